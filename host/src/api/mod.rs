@@ -1,0 +1,108 @@
+//! The REST edge: the router, shared state and the request plumbing every handler uses.
+//!
+//! Only this module knows HTTP. Handlers extract parameters, call one service method and
+//! answer with the seed's envelope; every failure, including unknown routes, wrong methods
+//! and panics, answers with the envelope too.
+
+use std::any::Any;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, FromRef, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Level;
+
+use crate::error::Error;
+use crate::uploads::Uploads;
+use crate::users::UserService;
+
+pub mod auth;
+pub mod envelope;
+pub mod params;
+mod uploads;
+mod users;
+
+/// Limits applied while reading requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest body that is not a file upload, in bytes.
+    pub max_body_bytes: u64,
+}
+
+/// Everything a handler can reach; cheap to clone.
+#[derive(Debug, Clone, FromRef)]
+pub struct AppState {
+    /// Accounts.
+    pub users: UserService,
+    /// Uploaded files.
+    pub uploads: Uploads,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/user/ping", get(ping))
+        .route("/user/register", get(users::register).post(users::register))
+        .route("/user/login", get(users::login).post(users::login))
+        .route("/user/refresh", post(users::refresh))
+        .route("/user/logout", post(users::logout))
+        .route("/user/me", get(users::me))
+        .route("/user/find", get(users::find).post(users::find))
+        .route("/user/delete", axum::routing::delete(users::delete).post(users::delete))
+        .route("/user/emailCheck", post(users::email_check))
+        .route("/user/update", axum::routing::put(users::update).post(users::update))
+        .route("/user/upload", post(uploads::upload))
+        .route("/upload/{bucket}/{name}", get(uploads::serve))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Bodies are capped by the parameter reader, which knows the right cap per part.
+        .layer(DefaultBodyLimit::disable())
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(
+            TraceLayer::new_for_http()
+                // The path only: query strings of credential routes carry passwords.
+                .make_span_with(|req: &Request| {
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+                })
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new()
+                        .level(Level::INFO)
+                        .latency_unit(tower_http::LatencyUnit::Micros),
+                )
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(Level::WARN)),
+        )
+        .with_state(state)
+}
+
+/// `GET /user/ping`: liveness, in the envelope.
+async fn ping() -> Response {
+    envelope::ok("success")
+}
+
+async fn not_found() -> Response {
+    Error::NotFound("no such route").into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    Error::MethodNotAllowed.into_response()
+}
+
+fn panic_response(cause: Box<dyn Any + Send + 'static>) -> Response {
+    let text = cause
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| cause.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    let mut response = Error::Internal(anyhow::anyhow!("handler panicked: {text}")).into_response();
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}
+
+/// How long a graceful shutdown waits for requests in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

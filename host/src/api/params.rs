@@ -1,0 +1,274 @@
+//! Request parameters from wherever the client put them: the query string, a urlencoded
+//! form, a JSON object or a multipart form, on every route.
+//!
+//! The seed's clients send the same parameter in different places and spellings, so
+//! handlers ask for a value by its names (`&["username", "user_name"]`) and never look at
+//! the body themselves. Bodies are capped while they are read; files in multipart forms
+//! are streamed to the upload temp folder and never held in memory.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use futures::StreamExt;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+use crate::api::AppState;
+use crate::error::{Error, Result};
+use crate::uploads::{ReceivedFile, HEAD_BYTES};
+
+/// Most fields accepted in one multipart form.
+const MAX_FIELDS: usize = 64;
+/// Most files accepted in one multipart form.
+const MAX_FILES: usize = 4;
+
+/// The parameters of one request.
+#[derive(Debug, Default)]
+pub struct Params {
+    values: HashMap<String, Value>,
+    files: HashMap<String, ReceivedFile>,
+}
+
+impl Params {
+    /// The first of `names` that is present, as text. Numbers become their decimal text;
+    /// `null` counts as absent; other JSON types are an error.
+    pub fn text(&self, names: &[&str]) -> Result<Option<String>> {
+        for name in names {
+            match self.values.get(*name) {
+                None | Some(Value::Null) => continue,
+                Some(Value::String(s)) => return Ok(Some(s.clone())),
+                Some(Value::Number(n)) => return Ok(Some(n.to_string())),
+                Some(other) => {
+                    return Err(Error::invalid(format!(
+                        "{name} must be a string, not {}",
+                        json_type(other)
+                    )))
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Like [`Params::text`], but an absent or empty value is an error naming the first name.
+    pub fn required(&self, names: &[&str]) -> Result<String> {
+        match self.text(names)? {
+            Some(value) if !value.is_empty() => Ok(value),
+            _ => Err(Error::invalid(format!("{} is required", names[0]))),
+        }
+    }
+
+    /// The uploaded file in field `name`, taken out of the parameters.
+    pub fn take_file(&mut self, name: &str) -> Option<ReceivedFile> {
+        self.files.remove(name)
+    }
+
+    fn insert_pairs(&mut self, pairs: Vec<(String, String)>) {
+        for (key, value) in pairs {
+            self.values.insert(key, Value::String(value));
+        }
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl FromRequest<AppState> for Params {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        let mut params = Params::default();
+        if let Some(query) = req.uri().query() {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+                .map_err(|e| Error::invalid(format!("malformed query string: {e}")))?;
+            params.insert_pairs(pairs);
+        }
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("invalid").to_owned());
+        let declared_len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let Some(content_type) = content_type else {
+            if declared_len.unwrap_or(0) > 0 {
+                return Err(Error::invalid(
+                    "a request body needs a Content-Type: application/json, \
+                     application/x-www-form-urlencoded or multipart/form-data",
+                ));
+            }
+            return Ok(params);
+        };
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let limit = state.limits.max_body_bytes;
+        match mime.as_str() {
+            "multipart/form-data" => {
+                let boundary = multer::parse_boundary(&content_type).map_err(|_| {
+                    Error::invalid("multipart/form-data needs a boundary in its Content-Type")
+                })?;
+                read_multipart(&mut params, req.into_body(), boundary, state).await?;
+            }
+            "application/x-www-form-urlencoded" => {
+                let bytes = read_capped(req.into_body(), declared_len, limit).await?;
+                let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+                    .map_err(|e| Error::invalid(format!("malformed form body: {e}")))?;
+                params.insert_pairs(pairs);
+            }
+            m if m == "application/json" || m.ends_with("+json") => {
+                let bytes = read_capped(req.into_body(), declared_len, limit).await?;
+                if !bytes.iter().all(u8::is_ascii_whitespace) {
+                    let value: Value = serde_json::from_slice(&bytes)
+                        .map_err(|e| Error::invalid(format!("invalid JSON body: {e}")))?;
+                    let Value::Object(map) = value else {
+                        return Err(Error::invalid(format!(
+                            "the JSON body must be an object, not {}",
+                            json_type(&value)
+                        )));
+                    };
+                    params.values.extend(map);
+                }
+            }
+            other => {
+                let bytes = read_capped(req.into_body(), declared_len, limit).await?;
+                if !bytes.is_empty() {
+                    return Err(Error::invalid(format!(
+                        "unsupported Content-Type {other:?}: send application/json, \
+                         application/x-www-form-urlencoded or multipart/form-data"
+                    )));
+                }
+            }
+        }
+        Ok(params)
+    }
+}
+
+/// Reads a whole body, failing with 413 as soon as it passes `limit`.
+async fn read_capped(body: Body, declared: Option<u64>, limit: u64) -> Result<Vec<u8>> {
+    let too_large = Error::TooLarge {
+        what: "request body",
+        limit,
+    };
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large);
+    }
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| Error::invalid(format!("reading the body failed: {e}")))?;
+        if (bytes.len() + chunk.len()) as u64 > limit {
+            return Err(too_large);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+async fn read_multipart(
+    params: &mut Params,
+    body: Body,
+    boundary: String,
+    state: &AppState,
+) -> Result<()> {
+    let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
+    let text_limit = state.limits.max_body_bytes;
+    let file_limit = state.uploads.max_bytes.max(state.uploads.avatar_max_bytes);
+    let mut fields = 0usize;
+    let mut text_bytes = 0u64;
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        fields += 1;
+        if fields > MAX_FIELDS {
+            return Err(Error::invalid(format!(
+                "a form may have at most {MAX_FIELDS} fields"
+            )));
+        }
+        let name = field
+            .name()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::invalid("a multipart field has no name"))?;
+        if let Some(client_name) = field.file_name().map(str::to_owned) {
+            if params.files.len() >= MAX_FILES {
+                return Err(Error::invalid(format!(
+                    "a form may carry at most {MAX_FILES} files"
+                )));
+            }
+            let client_type = field.content_type().map(|m| m.to_string());
+            let temp = tempfile::Builder::new()
+                .prefix("upload-")
+                .tempfile_in(state.uploads.temp_dir())
+                .map_err(|e| {
+                    Error::Internal(anyhow::Error::new(e).context("creating an upload temp file"))
+                })?
+                .into_temp_path();
+            let mut out = tokio::fs::File::create(&temp).await.map_err(|e| {
+                Error::Internal(anyhow::Error::new(e).context("opening an upload temp file"))
+            })?;
+            let mut size = 0u64;
+            let mut head = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                size += chunk.len() as u64;
+                if size > file_limit {
+                    return Err(Error::TooLarge {
+                        what: "upload",
+                        limit: file_limit,
+                    });
+                }
+                if head.len() < HEAD_BYTES {
+                    let take = (HEAD_BYTES - head.len()).min(chunk.len());
+                    head.extend_from_slice(&chunk[..take]);
+                }
+                out.write_all(&chunk).await.map_err(|e| {
+                    Error::Internal(anyhow::Error::new(e).context("writing an upload"))
+                })?;
+            }
+            out.flush()
+                .await
+                .map_err(|e| Error::Internal(anyhow::Error::new(e).context("writing an upload")))?;
+            params.files.insert(
+                name,
+                ReceivedFile {
+                    temp,
+                    client_name: Some(client_name).filter(|n| !n.is_empty()),
+                    client_type,
+                    size,
+                    head,
+                },
+            );
+        } else {
+            let mut value = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                text_bytes += chunk.len() as u64;
+                if text_bytes > text_limit {
+                    return Err(Error::TooLarge {
+                        what: "request body",
+                        limit: text_limit,
+                    });
+                }
+                value.extend_from_slice(&chunk);
+            }
+            let value = String::from_utf8(value)
+                .map_err(|_| Error::invalid(format!("field {name} is not valid UTF-8")))?;
+            params.values.insert(name, Value::String(value));
+        }
+    }
+    Ok(())
+}
+
+fn multipart_error(err: multer::Error) -> Error {
+    Error::invalid(format!("malformed multipart body: {err}"))
+}

@@ -1,0 +1,99 @@
+//! `/user/*` handlers: extract, call one `UserService` method, answer.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use crate::api::envelope::ok;
+use crate::api::params::Params;
+use crate::error::{Error, Result};
+use crate::users::{Caller, ProfileUpdate, UserService};
+
+/// `GET|POST /user/register`
+pub(super) async fn register(State(users): State<UserService>, params: Params) -> Result<Response> {
+    let username = params.required(&["username", "user_name"])?;
+    let password = params.required(&["password"])?;
+    let key = params.text(&["key", "invite_key"])?;
+    users.register(&username, &password, key.as_deref()).await?;
+    Ok(ok(()))
+}
+
+/// `GET|POST /user/login`
+pub(super) async fn login(State(users): State<UserService>, params: Params) -> Result<Response> {
+    let username = params.required(&["username", "user_name"])?;
+    let password = params.required(&["password"])?;
+    Ok(ok(users.login(&username, &password).await?))
+}
+
+/// `POST /user/refresh`: the rToken from a parameter or, failing that, the header.
+pub(super) async fn refresh(
+    State(users): State<UserService>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response> {
+    let token = match params.text(&["rToken", "refresh_token", "rtoken"])? {
+        Some(token) if !token.is_empty() => token,
+        _ => crate::api::auth::bearer(&headers)?
+            .ok_or_else(|| Error::invalid("rToken is required"))?,
+    };
+    Ok(ok(users.refresh(&token).await?))
+}
+
+/// `POST /user/logout`: revokes every token of the caller.
+pub(super) async fn logout(State(users): State<UserService>, caller: Caller) -> Result<Response> {
+    users.logout(caller).await?;
+    Ok(ok(()))
+}
+
+/// `GET /user/me`
+pub(super) async fn me(State(users): State<UserService>, caller: Caller) -> Result<Response> {
+    Ok(ok(users.me(caller).await?))
+}
+
+/// `GET /user/find?info=<id or name>`
+pub(super) async fn find(
+    State(users): State<UserService>,
+    caller: Caller,
+    params: Params,
+) -> Result<Response> {
+    let info = params.required(&["info"])?;
+    Ok(ok(users.find(caller, &info).await?))
+}
+
+/// `DELETE /user/delete`: the caller's own account, password checked again.
+pub(super) async fn delete(
+    State(users): State<UserService>,
+    caller: Caller,
+    params: Params,
+) -> Result<Response> {
+    let username = params.required(&["username", "user_name"])?;
+    let password = params.required(&["password"])?;
+    users.delete(caller, &username, &password).await?;
+    Ok(ok(()))
+}
+
+/// `POST /user/emailCheck`
+pub(super) async fn email_check(
+    State(users): State<UserService>,
+    caller: Caller,
+    params: Params,
+) -> Result<Response> {
+    let email = params.required(&["email"])?;
+    users.send_email_code(caller, &email).await?;
+    Ok(ok(()))
+}
+
+/// `PUT /user/update`: email with its code, phone, avatar; each optional.
+pub(super) async fn update(
+    State(users): State<UserService>,
+    caller: Caller,
+    mut params: Params,
+) -> Result<Response> {
+    let update = ProfileUpdate {
+        email: params.text(&["email"])?.filter(|e| !e.is_empty()),
+        code: params.text(&["verification_code", "code"])?,
+        phone: params.text(&["phone"])?,
+        avatar: params.take_file("avatar"),
+    };
+    Ok(ok(users.update(caller, update).await?))
+}

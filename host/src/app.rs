@@ -1,0 +1,142 @@
+//! Start-up: from a [`Config`] to a listening server, and the pieces commands share.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState, Limits};
+use crate::config::Config;
+use crate::crypto::{self, FieldCipher};
+use crate::mail::{self, Mailer};
+use crate::store::{self, Stores};
+use crate::tokens::TokenKeys;
+use crate::uploads::Uploads;
+use crate::users::UserService;
+
+/// A built server, bound to its port and ready to run.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    stores: Stores,
+    addr: SocketAddr,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+/// The services of one deployment, without a listener (used by `serve` and `invite`).
+pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
+    let data_dir = &config.server.data_dir;
+    create_private_dir(data_dir)?;
+    let secrets = data_dir.join("secrets");
+    create_private_dir(&secrets)?;
+
+    let stores = store::connect(&config.database, data_dir).await?;
+    let jwt_secret = if config.auth.jwt_secret.is_empty() {
+        crypto::secret_file(&secrets, "jwt.key")?.to_vec()
+    } else {
+        config.auth.jwt_secret.as_bytes().to_vec()
+    };
+    let keys = TokenKeys::new(
+        &jwt_secret,
+        config.auth.access_ttl_secs,
+        config.auth.refresh_ttl_secs,
+    );
+    let cipher = Arc::new(FieldCipher::load(&config.security, &secrets)?);
+    let mailer = Arc::new(Mailer::new(&config.email, &mail::mail_dir(data_dir))?);
+    let uploads = Uploads::open(
+        data_dir,
+        config.uploads.max_bytes,
+        config.uploads.avatar_max_bytes,
+    )?;
+    let users = UserService::new(config, stores.clone(), keys, cipher, mailer, uploads.clone());
+    let state = AppState {
+        users,
+        uploads,
+        limits: Limits {
+            max_body_bytes: config.server.max_body_bytes,
+        },
+    };
+    Ok((state, stores))
+}
+
+impl App {
+    /// Prepares the data folder, storage and services, and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let (state, stores) = services(&config).await?;
+        let listener = TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.server.listen))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        Ok(Self {
+            listener,
+            state,
+            stores,
+            addr,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state, for commands and tests that call services directly.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The stores, for tests that inspect what was written.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    /// Serves until `shutdown` resolves, then lets requests in flight finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let tokens = self.stores.tokens.clone();
+        let janitor = tokio::spawn(async move {
+            let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                every_hour.tick().await;
+                if let Err(err) = tokens.purge_expired_refresh(crate::tokens::now()).await {
+                    tracing::warn!(error = %err, "purging expired refresh tokens failed");
+                }
+            }
+        });
+        let router = api::router(self.state);
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP");
+        janitor.abort();
+        served
+    }
+}
+
+/// Creates a folder readable only by its owner (if it does not exist yet).
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}

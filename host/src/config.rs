@@ -1,0 +1,457 @@
+//! The configuration tree: defaults, then a TOML file, then `CONFAB_*` environment variables.
+//!
+//! Every field is documented here and in `config.example.toml` (a test parses that file).
+//! Unknown keys are rejected with their name, so a typo never silently falls back to a
+//! default. After [`Config::load`] nothing in the host reads the environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Environment variables with this prefix belong to the test suite, not to the server.
+const TEST_ENV_PREFIX: &str = "CONFAB_TEST_";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Listening address, data folder and HTTP limits.
+    pub server: ServerConfig,
+    /// Where users, friends, groups and invites are stored.
+    pub database: DatabaseConfig,
+    /// Tokens and password hashing.
+    pub auth: AuthConfig,
+    /// Encryption of private data at rest.
+    pub security: SecurityConfig,
+    /// Open or invite-only registration.
+    pub registration: RegistrationConfig,
+    /// Verification mail.
+    pub email: EmailConfig,
+    /// File uploads and avatars.
+    pub uploads: UploadConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Folder for the SQLite database, uploads, outgoing mail and generated secrets.
+    pub data_dir: PathBuf,
+    /// Largest accepted request body that is not a file upload, in bytes.
+    pub max_body_bytes: u64,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Empty: SQLite file `confab.db` in the data folder. Otherwise a `sqlite://` or
+    /// `mysql://` URL.
+    pub url: String,
+    /// Largest number of pooled connections (MySQL, and SQLite readers).
+    pub max_connections: u32,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HS256 secret for tokens. Empty: a random secret is generated once and kept in
+    /// `<data_dir>/secrets/jwt.key` (mode 0600).
+    pub jwt_secret: String,
+    /// Lifetime of an access token (aToken), seconds.
+    pub access_ttl_secs: u64,
+    /// Lifetime of a refresh token (rToken), seconds.
+    pub refresh_ttl_secs: u64,
+    /// bcrypt cost for password digests (4..=31).
+    pub bcrypt_cost: u32,
+}
+
+/// `[security]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Base64 of 32 random bytes: the key that seals email and phone. Empty: generated once
+    /// into `<data_dir>/secrets/data.key`.
+    pub data_key: String,
+    /// Id stored with every sealed value, so keys can be rotated.
+    pub data_key_id: u32,
+    /// Earlier keys, still able to open values sealed with them: `"<id>:<base64 key>"`.
+    pub retired_data_keys: Vec<String>,
+    /// Base64 of 32 random bytes: the key of the blind index that makes emails unique
+    /// without storing them in clear. Empty: generated into `<data_dir>/secrets/index.key`.
+    pub index_key: String,
+}
+
+/// Who may register.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegistrationMode {
+    /// Anyone may register.
+    Open,
+    /// Registration needs a single-use invite key.
+    InviteOnly,
+}
+
+/// `[registration]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// `"open"` or `"invite-only"`.
+    pub mode: RegistrationMode,
+}
+
+/// How verification mail leaves the server.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum MailTransport {
+    /// Each mail is written as an `.eml` file into `<data_dir>/mail`.
+    File,
+    /// Mail is sent through the SMTP relay in `[email.smtp]`.
+    Smtp,
+}
+
+/// How the SMTP connection is secured; there is deliberately no clear-text option.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (usually port 465).
+    Tls,
+    /// Plain connection upgraded with STARTTLS, which is required (usually port 587).
+    Starttls,
+}
+
+/// `[email]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// `"file"` or `"smtp"`.
+    pub transport: MailTransport,
+    /// The From header of verification mail.
+    pub from: String,
+    /// How long a verification code is valid, seconds.
+    pub code_ttl_secs: u64,
+    /// Wrong codes allowed before the code is void.
+    pub max_attempts: u32,
+    /// Least time between two codes sent for one account or to one address, seconds.
+    pub resend_interval_secs: u64,
+    /// The relay used when `transport = "smtp"`.
+    pub smtp: SmtpConfig,
+}
+
+/// `[email.smtp]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// Relay host name (checked against its TLS certificate).
+    pub host: String,
+    /// Relay port.
+    pub port: u16,
+    /// `"tls"` or `"starttls"`.
+    pub security: SmtpSecurity,
+    /// Login name; empty for no authentication.
+    pub username: String,
+    /// Password for `username`.
+    pub password: String,
+}
+
+/// `[uploads]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadConfig {
+    /// Largest file accepted by `POST /user/upload`, bytes.
+    pub max_bytes: u64,
+    /// Largest avatar accepted by `PUT /user/update`, bytes.
+    pub avatar_max_bytes: u64,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `"info"` or `"confab=debug,info"`; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 8,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: String::new(),
+            access_ttl_secs: 8 * 3600,
+            refresh_ttl_secs: 14 * 24 * 3600,
+            bcrypt_cost: 12,
+        }
+    }
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            data_key: String::new(),
+            data_key_id: 1,
+            retired_data_keys: Vec::new(),
+            index_key: String::new(),
+        }
+    }
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            mode: RegistrationMode::Open,
+        }
+    }
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::File,
+            from: "Confab <no-reply@localhost>".to_owned(),
+            code_ttl_secs: 120,
+            max_attempts: 5,
+            resend_interval_secs: 60,
+            smtp: SmtpConfig::default(),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 587,
+            security: SmtpSecurity::Starttls,
+            username: String::new(),
+            password: String::new(),
+        }
+    }
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 10 * 1024 * 1024,
+            avatar_max_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+#[allow(clippy::derivable_impls)]
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            auth: AuthConfig::default(),
+            security: SecurityConfig::default(),
+            registration: RegistrationConfig::default(),
+            email: EmailConfig::default(),
+            uploads: UploadConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the TOML file if given, then `CONFAB_*` variables from the process
+    /// environment (`CONFAB_SERVER__LISTEN` sets `server.listen`).
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// [`Config::load`] with an explicit environment, for tests.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                anyhow::bail!("config file {} does not exist", path.display());
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // The variables are handed over explicitly (not read by figment) so tests can
+        // supply their own; CONFAB_CONFIG names the file and CONFAB_TEST_* belong to tests.
+        let vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| {
+                k.starts_with("CONFAB_") && !k.starts_with(TEST_ENV_PREFIX) && k != "CONFAB_CONFIG"
+            })
+            .collect();
+        let mut env_toml = String::new();
+        for (key, value) in &vars {
+            let path = key["CONFAB_".len()..].to_ascii_lowercase().replace("__", ".");
+            env_toml.push_str(&format!("{path} = {}\n", env_value_literal(value)));
+        }
+        if !env_toml.is_empty() {
+            let env_figment = Figment::from(Toml::string(&env_toml));
+            figment = figment.merge(env_figment);
+        }
+        let config: Config = figment.extract().map_err(|e| {
+            let mut msg = String::from("invalid configuration");
+            for err in e {
+                msg.push_str(&format!("\n  - {err}"));
+            }
+            anyhow::anyhow!(msg)
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values serde cannot: ranges and combinations.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(4..=31).contains(&self.auth.bcrypt_cost) {
+            anyhow::bail!("auth.bcrypt_cost must be between 4 and 31");
+        }
+        if self.auth.access_ttl_secs == 0 || self.auth.refresh_ttl_secs == 0 {
+            anyhow::bail!("auth.access_ttl_secs and auth.refresh_ttl_secs must be positive");
+        }
+        if self.email.transport == MailTransport::Smtp && self.email.smtp.host.is_empty() {
+            anyhow::bail!("email.smtp.host is required when email.transport = \"smtp\"");
+        }
+        if self.email.max_attempts == 0 || self.email.code_ttl_secs == 0 {
+            anyhow::bail!("email.max_attempts and email.code_ttl_secs must be positive");
+        }
+        if self.server.max_body_bytes < 1024 {
+            anyhow::bail!("server.max_body_bytes must be at least 1024");
+        }
+        if self.database.max_connections == 0 {
+            anyhow::bail!("database.max_connections must be positive");
+        }
+        Ok(())
+    }
+
+    /// A configuration for tests: a free port on loopback, the given data folder, a cheap
+    /// bcrypt cost and a fixed token secret the test can sign its own tokens with.
+    pub fn for_tests(data_dir: &Path) -> Self {
+        let mut config = Config::default();
+        config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.server.data_dir = data_dir.to_path_buf();
+        config.auth.bcrypt_cost = 4;
+        config.auth.jwt_secret = "test-secret-test-secret-test-secret".to_owned();
+        config.log.filter = "warn".to_owned();
+        config
+    }
+}
+
+/// An environment value as a TOML literal: numbers, booleans and arrays pass through, the
+/// rest becomes a string.
+fn env_value_literal(value: &str) -> String {
+    let trimmed = value.trim();
+    let parses_as_toml = format!("v = {trimmed}")
+        .parse::<toml::Table>()
+        .map(|t| !matches!(t.get("v"), Some(toml::Value::String(_)) | None))
+        .unwrap_or(false);
+    if parses_as_toml {
+        trimmed.to_owned()
+    } else {
+        toml::Value::String(value.to_owned()).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let config = Config::load_from(None, env(&[])).expect("defaults load");
+        assert_eq!(config, Config::default());
+        assert_eq!(config.server.listen.port(), 8080);
+    }
+
+    #[test]
+    fn example_file_parses_and_matches_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.example.toml");
+        let config = Config::load_from(Some(&path), env(&[])).expect("example parses");
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:9000\"\nmax_body_bytes = 4096\n")
+            .expect("write");
+        let config = Config::load_from(
+            Some(&path),
+            env(&[
+                ("CONFAB_SERVER__LISTEN", "127.0.0.1:9100"),
+                ("CONFAB_REGISTRATION__MODE", "invite-only"),
+                ("CONFAB_TEST_MYSQL_URL", "mysql://ignored"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(config.server.listen.port(), 9100);
+        assert_eq!(config.server.max_body_bytes, 4096);
+        assert_eq!(config.registration.mode, RegistrationMode::InviteOnly);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[server]\nlisten_addr = \"127.0.0.1:9000\"\n").expect("write");
+        let err = Config::load_from(Some(&path), env(&[])).expect_err("unknown key");
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+
+        let err = Config::load_from(None, env(&[("CONFAB_AUTH__JWT_SECRT", "x")]))
+            .expect_err("unknown env key");
+        assert!(err.to_string().contains("jwt_secrt"), "{err}");
+
+        let err = Config::load_from(None, env(&[("CONFAB_SERVER__LISTEN", "nowhere")]))
+            .expect_err("bad address");
+        assert!(err.to_string().contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = Config::load_from(Some(Path::new("/nonexistent/confab.toml")), env(&[]))
+            .expect_err("missing");
+        assert!(err.to_string().contains("does not exist"));
+    }
+}

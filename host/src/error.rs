@@ -1,0 +1,339 @@
+//! The one error type of the host and the one table of wire codes.
+//!
+//! Every failure a client can see is a variant of [`Error`]; [`Error::code`] and
+//! [`Error::http_status`] are the only places that decide what goes on the wire, so REST
+//! envelopes and WebSocket error frames always agree. Nothing here knows axum: the
+//! envelope itself is written by `api::envelope`.
+
+use std::fmt;
+
+/// A wire code: the `status` of a REST envelope or the `code` of a WebSocket frame.
+///
+/// Codes below 30011 and the 500xx block are the seed's and keep their number and text; the
+/// codes from 30011 up are Confab's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// 200: success.
+    Ok,
+    /// 500: a generic failure (the seed uses it for duplicate names and bad credentials).
+    Fail,
+    /// 400: the request's parameters are missing or malformed.
+    InvalidParams,
+    /// 40001: a database write failed.
+    Database,
+    /// 30001: no `Authorization` header or token.
+    MissingAuth,
+    /// 30002: the token is forged, expired, revoked or of the wrong kind.
+    InvalidToken,
+    /// 30003: the uploaded file could not be read from the request.
+    GetFile,
+    /// 30004: the upload folder could not be created.
+    CreateFile,
+    /// 30005: the uploaded file could not be stored.
+    PlaceFile,
+    /// 30006: deleting data failed.
+    DeleteFailed,
+    /// 30007: creating data failed.
+    CreateFailed,
+    /// 30008: the group is full.
+    GroupFull,
+    /// 30009: no such group, or the caller is not a member.
+    NoGroup,
+    /// 30010: the user is already a member of the group.
+    AlreadyMember,
+    /// 30011: no such user.
+    UserNotFound,
+    /// 30012: the caller's role or ownership does not allow this.
+    NotAllowed,
+    /// 30013: a plugin rejected the request.
+    PluginRejected,
+    /// 30014: the invite key is missing, unknown or already used.
+    InviteInvalid,
+    /// 30015: the verification code is wrong, expired or was never sent.
+    CodeInvalid,
+    /// 30016: too many wrong verification attempts; a new code must be requested.
+    TooManyAttempts,
+    /// 30017: the upload was rejected for its type or size.
+    UploadRejected,
+    /// 30018: the email address belongs to another account.
+    EmailTaken,
+    /// 30019: too many requests; retry later.
+    RateLimited,
+    /// 30020: the request body is larger than the server accepts.
+    TooLarge,
+    /// 30021: no such route or resource.
+    NotFound,
+    /// 30022: the route exists but not for this HTTP method.
+    MethodNotAllowed,
+}
+
+impl Code {
+    /// Every code, in table order (used by the README's table test).
+    pub const ALL: [Code; 26] = [
+        Code::Ok,
+        Code::Fail,
+        Code::InvalidParams,
+        Code::Database,
+        Code::MissingAuth,
+        Code::InvalidToken,
+        Code::GetFile,
+        Code::CreateFile,
+        Code::PlaceFile,
+        Code::DeleteFailed,
+        Code::CreateFailed,
+        Code::GroupFull,
+        Code::NoGroup,
+        Code::AlreadyMember,
+        Code::UserNotFound,
+        Code::NotAllowed,
+        Code::PluginRejected,
+        Code::InviteInvalid,
+        Code::CodeInvalid,
+        Code::TooManyAttempts,
+        Code::UploadRejected,
+        Code::EmailTaken,
+        Code::RateLimited,
+        Code::TooLarge,
+        Code::NotFound,
+        Code::MethodNotAllowed,
+    ];
+
+    /// The number sent on the wire.
+    pub fn number(self) -> u32 {
+        match self {
+            Code::Ok => 200,
+            Code::Fail => 500,
+            Code::InvalidParams => 400,
+            Code::Database => 40001,
+            Code::MissingAuth => 30001,
+            Code::InvalidToken => 30002,
+            Code::GetFile => 30003,
+            Code::CreateFile => 30004,
+            Code::PlaceFile => 30005,
+            Code::DeleteFailed => 30006,
+            Code::CreateFailed => 30007,
+            Code::GroupFull => 30008,
+            Code::NoGroup => 30009,
+            Code::AlreadyMember => 30010,
+            Code::UserNotFound => 30011,
+            Code::NotAllowed => 30012,
+            Code::PluginRejected => 30013,
+            Code::InviteInvalid => 30014,
+            Code::CodeInvalid => 30015,
+            Code::TooManyAttempts => 30016,
+            Code::UploadRejected => 30017,
+            Code::EmailTaken => 30018,
+            Code::RateLimited => 30019,
+            Code::TooLarge => 30020,
+            Code::NotFound => 30021,
+            Code::MethodNotAllowed => 30022,
+        }
+    }
+
+    /// The seed's `msg` text for the code (Confab's own codes follow the same style).
+    pub fn msg(self) -> &'static str {
+        match self {
+            Code::Ok => "ok",
+            Code::Fail => "fail",
+            Code::InvalidParams => "请求参数错误",
+            Code::Database => "数据库操作出错,请重试",
+            Code::MissingAuth => "缺少Authorization数据",
+            Code::InvalidToken => "无效的Token",
+            Code::GetFile => "从网络获取文件失败",
+            Code::CreateFile => "创建文件目录失败",
+            Code::PlaceFile => "文件放置失败",
+            Code::DeleteFailed => "删除数据失败",
+            Code::CreateFailed => "创建数据失败",
+            Code::GroupFull => "群人数已满",
+            Code::NoGroup => "无法获取群数据",
+            Code::AlreadyMember => "用户已在群中",
+            Code::UserNotFound => "用户不存在",
+            Code::NotAllowed => "没有权限",
+            Code::PluginRejected => "被插件拒绝",
+            Code::InviteInvalid => "邀请码无效或已使用",
+            Code::CodeInvalid => "验证码错误或已过期",
+            Code::TooManyAttempts => "尝试次数过多",
+            Code::UploadRejected => "文件被拒绝",
+            Code::EmailTaken => "邮箱已被使用",
+            Code::RateLimited => "请求过于频繁",
+            Code::TooLarge => "请求体过大",
+            Code::NotFound => "资源不存在",
+            Code::MethodNotAllowed => "请求方法不允许",
+        }
+    }
+}
+
+/// Which stored value a conflict was about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// The user name is taken.
+    Username,
+    /// The email address belongs to another account.
+    Email,
+}
+
+/// What went wrong, in terms a caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A parameter is missing or malformed; `reason` is shown to the client.
+    #[error("{0}")]
+    Invalid(String),
+    /// The request carried no token.
+    #[error("missing Authorization header or token")]
+    MissingToken,
+    /// The token is forged, expired, revoked or of the wrong kind.
+    #[error("{0}")]
+    InvalidToken(&'static str),
+    /// Wrong user name or password.
+    #[error("wrong username or password")]
+    BadCredentials,
+    /// A unique value is taken.
+    #[error("{}", match .0 { Conflict::Username => "username already taken", Conflict::Email => "email already in use by another account" })]
+    Conflict(Conflict),
+    /// No such user.
+    #[error("user not found")]
+    UserNotFound,
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The invite key is missing, unknown or used.
+    #[error("{0}")]
+    InvalidInvite(&'static str),
+    /// The verification code is wrong, expired or was never sent.
+    #[error("{0}")]
+    VerificationFailed(&'static str),
+    /// Too many wrong verification codes.
+    #[error("too many wrong codes: request a new one")]
+    TooManyAttempts,
+    /// An upload was refused for its type.
+    #[error("{0}")]
+    UploadRejected(String),
+    /// A body or upload exceeded its cap.
+    #[error("{what} is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// What was too large ("request body", "upload").
+        what: &'static str,
+        /// The cap in bytes.
+        limit: u64,
+    },
+    /// Too many requests; the client may retry after this many seconds.
+    #[error("too many requests: retry in {retry_after} s")]
+    RateLimited {
+        /// Seconds until a retry can succeed.
+        retry_after: u64,
+    },
+    /// No such route or resource.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The route does not accept this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// A failure that is not the client's: logged once, shown as "internal error".
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The host's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A parameter error with a formatted reason.
+    pub fn invalid(reason: impl fmt::Display) -> Self {
+        Error::Invalid(reason.to_string())
+    }
+
+    /// The wire code of this error.
+    pub fn code(&self) -> Code {
+        match self {
+            Error::Invalid(_) => Code::InvalidParams,
+            Error::MissingToken => Code::MissingAuth,
+            Error::InvalidToken(_) => Code::InvalidToken,
+            Error::BadCredentials | Error::Conflict(Conflict::Username) => Code::Fail,
+            Error::Conflict(Conflict::Email) => Code::EmailTaken,
+            Error::UserNotFound => Code::UserNotFound,
+            Error::Forbidden(_) => Code::NotAllowed,
+            Error::InvalidInvite(_) => Code::InviteInvalid,
+            Error::VerificationFailed(_) => Code::CodeInvalid,
+            Error::TooManyAttempts => Code::TooManyAttempts,
+            Error::UploadRejected(_) => Code::UploadRejected,
+            Error::TooLarge { what, .. } if *what == "upload" => Code::UploadRejected,
+            Error::TooLarge { .. } => Code::TooLarge,
+            Error::RateLimited { .. } => Code::RateLimited,
+            Error::NotFound(_) => Code::NotFound,
+            Error::MethodNotAllowed => Code::MethodNotAllowed,
+            Error::Internal(_) => Code::Fail,
+        }
+    }
+
+    /// The HTTP status of a REST response carrying this error. Business outcomes are 200, as
+    /// in the seed; parameter, auth, size and rate errors use their HTTP meaning.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Invalid(_) => 400,
+            Error::MissingToken | Error::InvalidToken(_) => 401,
+            Error::TooLarge { .. } => 413,
+            Error::RateLimited { .. } => 429,
+            Error::NotFound(_) => 404,
+            Error::MethodNotAllowed => 405,
+            Error::Internal(_) => 500,
+            Error::BadCredentials
+            | Error::Conflict(_)
+            | Error::UserNotFound
+            | Error::Forbidden(_)
+            | Error::InvalidInvite(_)
+            | Error::VerificationFailed(_)
+            | Error::TooManyAttempts
+            | Error::UploadRejected(_) => 200,
+        }
+    }
+
+    /// The English reason shown in the envelope's `error` (never internals).
+    pub fn public_reason(&self) -> String {
+        match self {
+            Error::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    /// The seed put a Chinese reason in `data` for its two `500 fail` outcomes; seed clients
+    /// show it, so it is kept.
+    pub fn seed_data(&self) -> Option<&'static str> {
+        match self {
+            Error::BadCredentials => Some("用户名或密码错误"),
+            Error::Conflict(Conflict::Username) => Some("用户名已存在"),
+            _ => None,
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        Error::Internal(anyhow::Error::new(err).context("database"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_and_new_ones_start_at_30011() {
+        let numbers: HashSet<u32> = Code::ALL.iter().map(|c| c.number()).collect();
+        assert_eq!(numbers.len(), Code::ALL.len());
+        for code in Code::ALL {
+            let n = code.number();
+            assert!(
+                n <= 30010 || n >= 30011 && n < 40000 || n == 40001,
+                "{n} is outside the table's ranges"
+            );
+        }
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let err = Error::Internal(anyhow::anyhow!("password=hunter2"));
+        assert_eq!(err.public_reason(), "internal error");
+        assert_eq!(err.http_status(), 500);
+    }
+}

@@ -1,0 +1,22 @@
+//! Confab: a chat server whose behaviour operators change while it runs.
+//!
+//! Code map, top-down: [`app`] builds everything from a [`config::Config`]; [`api`] is the
+//! REST edge; [`users`] is the account service; [`store`] holds the storage traits and
+//! their SQL backends; [`crypto`], [`tokens`], [`mail`] and [`uploads`] are the edges for
+//! secrets, JWTs, mail and files. See ARCHITECTURE.md for the invariants.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod mail;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;
+pub mod uploads;
+pub mod users;
+
+pub use app::App;
+pub use config::Config;
+pub use error::{Code, Error, Result};

@@ -1,0 +1,105 @@
+//! Outgoing mail: verification codes, written as `.eml` files or sent over SMTP with TLS.
+//!
+//! Only this module knows lettre. The file transport is the embedded default: mail lands
+//! in `<data_dir>/mail`, where a developer (or a test) reads it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{EmailConfig, MailTransport, SmtpSecurity};
+
+enum Transport {
+    File(AsyncFileTransport<Tokio1Executor>),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+/// Sends verification mail.
+pub struct Mailer {
+    from: Mailbox,
+    transport: Transport,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mailer {
+    /// The mailer chosen by configuration; `mail_dir` is used by the file transport.
+    pub fn new(config: &EmailConfig, mail_dir: &Path) -> anyhow::Result<Self> {
+        let from: Mailbox = config
+            .from
+            .parse()
+            .with_context(|| format!("email.from {:?} is not a valid mailbox", config.from))?;
+        let transport = match config.transport {
+            MailTransport::File => {
+                std::fs::create_dir_all(mail_dir)
+                    .with_context(|| format!("creating {}", mail_dir.display()))?;
+                Transport::File(AsyncFileTransport::new(mail_dir))
+            }
+            MailTransport::Smtp => {
+                let smtp = &config.smtp;
+                let builder = match smtp.security {
+                    SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
+                    SmtpSecurity::Starttls => {
+                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
+                    }
+                }
+                .with_context(|| format!("email.smtp.host {:?}", smtp.host))?
+                .port(smtp.port);
+                let builder = if smtp.username.is_empty() {
+                    builder
+                } else {
+                    builder.credentials(Credentials::new(
+                        smtp.username.clone(),
+                        smtp.password.clone(),
+                    ))
+                };
+                Transport::Smtp(builder.build())
+            }
+        };
+        Ok(Self { from, transport })
+    }
+
+    /// Sends a verification code to `to`.
+    pub async fn send_code(&self, to: &str, code: &str, ttl_secs: u64) -> anyhow::Result<()> {
+        let to: Mailbox = to.parse().context("recipient address")?;
+        let minutes = ttl_secs.div_ceil(60);
+        let text = format!(
+            "Your Confab verification code is {code}. It expires in {minutes} minute(s).\n\n\
+             您的验证码为：{code}\n"
+        );
+        let html = format!(
+            "<p>Your Confab verification code is <b>{code}</b>. It expires in {minutes} minute(s).</p>\
+             <p>您的验证码为：{code}</p>"
+        );
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject("验证码 / Confab verification code")
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .context("building the verification mail")?;
+        match &self.transport {
+            Transport::File(t) => {
+                let id = t.send(message).await.context("writing the mail file")?;
+                tracing::info!(mail = %id, "verification mail written to the mail folder");
+            }
+            Transport::Smtp(t) => {
+                t.send(message).await.context("sending over SMTP")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The folder the file transport writes to.
+pub fn mail_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("mail")
+}

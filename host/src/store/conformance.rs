@@ -1,0 +1,429 @@
+//! The storage conformance suite: every backend must pass it unchanged.
+//!
+//! It runs against SQLite in the host's unit tests and against MySQL/MariaDB in the
+//! end-to-end crate when `CONFAB_TEST_MYSQL_URL` is set. Each check uses fresh names, so
+//! the suite can run on a database that already holds data.
+
+use rand::Rng;
+
+use crate::error::{Conflict, Error};
+use crate::store::{PendingCode, SqlStore, Stores};
+use crate::users::{NewUser, ProfileChange};
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{:08x}", rand::thread_rng().gen::<u32>())
+}
+
+fn new_user(name: &str) -> NewUser {
+    NewUser {
+        username: name.to_owned(),
+        password_digest: "$2b$04$digest".to_owned(),
+        status: "active".to_owned(),
+        now: 1_700_000_000_000,
+    }
+}
+
+/// Runs every check of the trait-level suite.
+pub async fn run(stores: &Stores) {
+    users(stores).await;
+    profiles(stores).await;
+    refresh_tokens(stores).await;
+    invites(stores).await;
+    codes(stores).await;
+}
+
+async fn users(stores: &Stores) {
+    let name = unique("Alice");
+    let created = stores
+        .users
+        .create_user(new_user(&name), None)
+        .await
+        .expect("create");
+    assert!(created.id > 0);
+    assert_eq!(created.username, name);
+    assert_eq!(created.token_version, 0);
+    assert_eq!(created.avatar, "");
+    assert_eq!(created.created_at, 1_700_000_000_000);
+
+    let by_id = stores.users.user_by_id(created.id).await.expect("by id");
+    assert_eq!(by_id.as_ref(), Some(&created));
+    let by_name = stores
+        .users
+        .user_by_name(&name.to_uppercase())
+        .await
+        .expect("by name");
+    assert_eq!(by_name.map(|u| u.id), Some(created.id), "names ignore case");
+    assert!(stores
+        .users
+        .user_by_id(created.id + 1_000_000)
+        .await
+        .expect("missing id")
+        .is_none());
+
+    let dup = stores
+        .users
+        .create_user(new_user(&name.to_lowercase()), None)
+        .await;
+    assert!(
+        matches!(dup, Err(Error::Conflict(Conflict::Username))),
+        "{dup:?}"
+    );
+
+    stores
+        .users
+        .bump_token_version(created.id)
+        .await
+        .expect("bump");
+    let bumped = stores
+        .users
+        .user_by_id(created.id)
+        .await
+        .expect("reload")
+        .expect("exists");
+    assert_eq!(bumped.token_version, 1);
+
+    assert!(stores.users.delete_user(created.id).await.expect("delete"));
+    assert!(!stores.users.delete_user(created.id).await.expect("again"));
+    assert!(stores
+        .users
+        .user_by_id(created.id)
+        .await
+        .expect("gone")
+        .is_none());
+    // The name is free again.
+    stores
+        .users
+        .create_user(new_user(&name), None)
+        .await
+        .expect("name reusable after delete");
+}
+
+async fn profiles(stores: &Stores) {
+    let a = stores
+        .users
+        .create_user(new_user(&unique("pa")), None)
+        .await
+        .expect("a");
+    let b = stores
+        .users
+        .create_user(new_user(&unique("pb")), None)
+        .await
+        .expect("b");
+    let index = unique("index-");
+    let updated = stores
+        .users
+        .update_profile(
+            a.id,
+            ProfileChange {
+                email: Some(("sealed-email".to_owned(), index.clone())),
+                phone: Some("sealed-phone".to_owned()),
+                avatar: Some("/upload/personal/x.png".to_owned()),
+                now: 1_700_000_000_500,
+            },
+        )
+        .await
+        .expect("update");
+    assert_eq!(updated.email_sealed.as_deref(), Some("sealed-email"));
+    assert_eq!(updated.email_index.as_deref(), Some(index.as_str()));
+    assert_eq!(updated.phone_sealed.as_deref(), Some("sealed-phone"));
+    assert_eq!(updated.avatar, "/upload/personal/x.png");
+    assert_eq!(updated.updated_at, 1_700_000_000_500);
+    assert_eq!(
+        stores.users.user_by_email_index(&index).await.expect("index"),
+        Some(a.id)
+    );
+
+    let taken = stores
+        .users
+        .update_profile(
+            b.id,
+            ProfileChange {
+                email: Some(("other".to_owned(), index.clone())),
+                phone: Some("must not be applied".to_owned()),
+                now: 1,
+                ..ProfileChange::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(taken, Err(Error::Conflict(Conflict::Email))),
+        "{taken:?}"
+    );
+    let b_after = stores
+        .users
+        .user_by_id(b.id)
+        .await
+        .expect("b")
+        .expect("exists");
+    assert_eq!(b_after.phone_sealed, None, "a failed update changes nothing");
+
+    let only_phone = stores
+        .users
+        .update_profile(
+            a.id,
+            ProfileChange {
+                phone: Some("new-phone".to_owned()),
+                now: 1_700_000_000_900,
+                ..ProfileChange::default()
+            },
+        )
+        .await
+        .expect("phone only");
+    assert_eq!(only_phone.email_sealed.as_deref(), Some("sealed-email"));
+    assert_eq!(only_phone.phone_sealed.as_deref(), Some("new-phone"));
+
+    let missing = stores
+        .users
+        .update_profile(i64::MAX - 7, ProfileChange::default())
+        .await;
+    assert!(matches!(missing, Err(Error::UserNotFound)), "{missing:?}");
+}
+
+async fn refresh_tokens(stores: &Stores) {
+    let u = stores
+        .users
+        .create_user(new_user(&unique("rt")), None)
+        .await
+        .expect("user");
+    let far = crate::tokens::now() + 3600;
+    let jti = unique("jti-");
+    stores
+        .tokens
+        .save_refresh(&jti, u.id, far)
+        .await
+        .expect("save");
+    assert!(!stores
+        .tokens
+        .consume_refresh(&jti, u.id + 1)
+        .await
+        .expect("other user"));
+    assert!(stores.tokens.consume_refresh(&jti, u.id).await.expect("once"));
+    assert!(!stores
+        .tokens
+        .consume_refresh(&jti, u.id)
+        .await
+        .expect("twice"));
+
+    let expired = unique("old-");
+    stores
+        .tokens
+        .save_refresh(&expired, u.id, crate::tokens::now() - 10)
+        .await
+        .expect("save expired");
+    assert!(!stores
+        .tokens
+        .consume_refresh(&expired, u.id)
+        .await
+        .expect("expired is refused"));
+    assert!(stores
+        .tokens
+        .purge_expired_refresh(crate::tokens::now())
+        .await
+        .expect("purge")
+        >= 1);
+
+    let (a, b) = (unique("a-"), unique("b-"));
+    stores.tokens.save_refresh(&a, u.id, far).await.expect("a");
+    stores.tokens.save_refresh(&b, u.id, far).await.expect("b");
+    stores.tokens.revoke_all_refresh(u.id).await.expect("revoke");
+    assert!(!stores.tokens.consume_refresh(&a, u.id).await.expect("a gone"));
+    assert!(!stores.tokens.consume_refresh(&b, u.id).await.expect("b gone"));
+}
+
+async fn invites(stores: &Stores) {
+    let key = unique("Key1234x");
+    assert!(!stores.invites.invite_usable(&key).await.expect("unknown"));
+    stores.invites.create_invite(&key, 1).await.expect("create");
+    assert!(stores.invites.invite_usable(&key).await.expect("usable"));
+
+    let first = unique("inv");
+    stores
+        .users
+        .create_user(new_user(&first), Some(&key))
+        .await
+        .expect("invite consumed");
+    assert!(!stores.invites.invite_usable(&key).await.expect("used"));
+
+    let second = unique("inv");
+    let reuse = stores
+        .users
+        .create_user(new_user(&second), Some(&key))
+        .await;
+    assert!(matches!(reuse, Err(Error::InvalidInvite(_))), "{reuse:?}");
+    assert!(
+        stores
+            .users
+            .user_by_name(&second)
+            .await
+            .expect("lookup")
+            .is_none(),
+        "a refused invite creates no user"
+    );
+
+    // A taken name must not burn the invite.
+    let fresh = unique("Key5678y");
+    stores.invites.create_invite(&fresh, 1).await.expect("fresh");
+    let clash = stores
+        .users
+        .create_user(new_user(&first), Some(&fresh))
+        .await;
+    assert!(matches!(clash, Err(Error::Conflict(Conflict::Username))));
+    assert!(stores.invites.invite_usable(&fresh).await.expect("kept"));
+}
+
+async fn codes(stores: &Stores) {
+    let u = stores
+        .users
+        .create_user(new_user(&unique("code")), None)
+        .await
+        .expect("user");
+    let v = stores
+        .users
+        .create_user(new_user(&unique("code")), None)
+        .await
+        .expect("user");
+    let index = unique("mail-");
+    let pending = PendingCode {
+        user: u.id,
+        email_index: index.clone(),
+        code_digest: "digest-1".to_owned(),
+        expires_at: 2_000,
+        attempts: 0,
+        sent_at: 1_000,
+    };
+    assert!(stores.codes.put_code(&pending, 940).await.expect("first"));
+    assert_eq!(
+        stores.codes.code_for(u.id).await.expect("read"),
+        Some(pending.clone())
+    );
+
+    let too_soon = PendingCode {
+        code_digest: "digest-2".to_owned(),
+        sent_at: 1_030,
+        ..pending.clone()
+    };
+    assert!(
+        !stores.codes.put_code(&too_soon, 970).await.expect("throttled"),
+        "a code sent at 1000 blocks a new one until 1060"
+    );
+    assert_eq!(
+        stores
+            .codes
+            .code_for(u.id)
+            .await
+            .expect("read")
+            .map(|c| c.code_digest),
+        Some("digest-1".to_owned())
+    );
+
+    assert_eq!(stores.codes.record_wrong_attempt(u.id).await.expect("1"), 1);
+    assert_eq!(stores.codes.record_wrong_attempt(u.id).await.expect("2"), 2);
+
+    let later = PendingCode {
+        code_digest: "digest-3".to_owned(),
+        sent_at: 1_100,
+        expires_at: 1_220,
+        ..pending.clone()
+    };
+    assert!(stores.codes.put_code(&later, 1_040).await.expect("replace"));
+    let now = stores
+        .codes
+        .code_for(u.id)
+        .await
+        .expect("read")
+        .expect("some");
+    assert_eq!(now.code_digest, "digest-3");
+    assert_eq!(now.attempts, 0, "a new code resets the attempts");
+
+    assert_eq!(
+        stores.codes.last_sent_to(&index, v.id).await.expect("other"),
+        Some(1_100)
+    );
+    assert_eq!(
+        stores.codes.last_sent_to(&index, u.id).await.expect("self"),
+        None
+    );
+
+    stores.codes.delete_code(u.id).await.expect("delete");
+    assert_eq!(stores.codes.code_for(u.id).await.expect("gone"), None);
+
+    // Deleting the account removes its pending code.
+    assert!(stores.codes.put_code(&pending, 940).await.expect("again"));
+    stores.users.delete_user(u.id).await.expect("delete user");
+    assert_eq!(stores.codes.code_for(u.id).await.expect("gone"), None);
+}
+
+/// Deleting a user removes their friendships (both directions) and memberships. The
+/// friend and group tables have no trait yet, so rows are written with plain SQL.
+pub async fn delete_cascades(sql: &SqlStore, stores: &Stores) {
+    let a = stores
+        .users
+        .create_user(new_user(&unique("del")), None)
+        .await
+        .expect("a");
+    let b = stores
+        .users
+        .create_user(new_user(&unique("del")), None)
+        .await
+        .expect("b");
+    for (owner, target) in [(a.id, b.id), (b.id, a.id)] {
+        sqlx::query(
+            "INSERT INTO friends (owner_id, target_id, kind, created_at, updated_at) \
+             VALUES (?, ?, 1, 0, 0)",
+        )
+        .bind(owner)
+        .bind(target)
+        .execute(sql.pool())
+        .await
+        .expect("friend row");
+    }
+    for user in [a.id, b.id] {
+        sqlx::query(
+            "INSERT INTO group_members (group_id, user_id, role, joined_at) VALUES (?, ?, 0, 0)",
+        )
+        .bind(a.id * 1000)
+        .bind(user)
+        .execute(sql.pool())
+        .await
+        .expect("member row");
+    }
+    assert!(stores.users.delete_user(a.id).await.expect("delete"));
+    let friends: (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM friends WHERE owner_id = ? OR target_id = ? OR owner_id = ?",
+    )
+    .bind(a.id)
+    .bind(a.id)
+    .bind(b.id)
+    .fetch_one(sql.pool())
+    .await
+    .expect("count friends");
+    assert_eq!(friends.0, 0, "both directions are gone");
+    let members: Vec<(i64,)> =
+        sqlx::query_as("SELECT user_id FROM group_members WHERE group_id = ?")
+            .bind(a.id * 1000)
+            .fetch_all(sql.pool())
+            .await
+            .expect("members");
+    assert_eq!(members, vec![(b.id,)], "only the deleted user's membership goes");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseConfig;
+
+    #[tokio::test]
+    async fn sqlite_passes_the_suite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sql = SqlStore::connect(&DatabaseConfig::default(), dir.path())
+            .await
+            .expect("connect");
+        sql.migrate().await.expect("migrate");
+        assert!(dir.path().join("confab.db").is_file(), "a real file");
+        let stores = Stores::from_sql(sql.clone());
+        run(&stores).await;
+        delete_cascades(&sql, &stores).await;
+        // Migrations are idempotent.
+        sql.migrate().await.expect("migrate again");
+    }
+}

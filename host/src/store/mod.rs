@@ -1,0 +1,138 @@
+//! Storage traits, one per stored aggregate, and the choice of backend.
+//!
+//! Services hold `Arc<dyn …>` of these traits and never see SQL. Every backend passes the
+//! same conformance suite (`conformance.rs`). [`connect`] is the only place that looks at
+//! the database URL.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config::DatabaseConfig;
+use crate::error::Result;
+use crate::users::{NewUser, ProfileChange, User, UserId};
+
+mod sql;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+pub use sql::{Dialect, SqlStore};
+
+/// Accounts.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates a user. With `invite`, the key is consumed in the same transaction and
+    /// [`crate::Error::InvalidInvite`] is returned if it is unknown or used. A taken name
+    /// gives [`crate::Error::Conflict`].
+    async fn create_user(&self, user: NewUser, invite: Option<&str>) -> Result<User>;
+    /// The user with this id.
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>>;
+    /// The user with this name (case-insensitive).
+    async fn user_by_name(&self, name: &str) -> Result<Option<User>>;
+    /// The id of the user whose email has this blind index.
+    async fn user_by_email_index(&self, index: &str) -> Result<Option<UserId>>;
+    /// Applies the given changes; a taken email index gives [`crate::Error::Conflict`].
+    async fn update_profile(&self, id: UserId, change: ProfileChange) -> Result<User>;
+    /// Increments the token version, revoking every token issued before.
+    async fn bump_token_version(&self, id: UserId) -> Result<()>;
+    /// Deletes the user with their friendships, group memberships, refresh tokens and
+    /// verification codes. Returns false if there was no such user.
+    async fn delete_user(&self, id: UserId) -> Result<bool>;
+}
+
+/// Live refresh-token ids (rotation: each is usable once).
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Remembers a newly issued refresh token.
+    async fn save_refresh(&self, jti: &str, user: UserId, expires_at: i64) -> Result<()>;
+    /// Forgets the token and reports whether it was live (for this user).
+    async fn consume_refresh(&self, jti: &str, user: UserId) -> Result<bool>;
+    /// Forgets every refresh token of the user.
+    async fn revoke_all_refresh(&self, user: UserId) -> Result<()>;
+    /// Forgets expired tokens; returns how many.
+    async fn purge_expired_refresh(&self, now: i64) -> Result<u64>;
+}
+
+/// Single-use invite keys.
+#[async_trait]
+pub trait InviteStore: Send + Sync {
+    /// Stores a new unused key.
+    async fn create_invite(&self, key: &str, now: i64) -> Result<()>;
+    /// Whether the key exists and is unused.
+    async fn invite_usable(&self, key: &str) -> Result<bool>;
+}
+
+/// A pending email verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCode {
+    /// The account it belongs to.
+    pub user: UserId,
+    /// Blind index of the address the code was sent to.
+    pub email_index: String,
+    /// Keyed digest of the code.
+    pub code_digest: String,
+    /// Unix seconds after which the code is void.
+    pub expires_at: i64,
+    /// Wrong attempts so far.
+    pub attempts: u32,
+    /// When it was sent, unix seconds.
+    pub sent_at: i64,
+}
+
+/// Email verification codes, one pending code per account.
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    /// Stores `code` unless the account had a code sent after `not_after` (then returns
+    /// false and keeps the old one). Atomic, so two concurrent requests send one code.
+    async fn put_code(&self, code: &PendingCode, not_after: i64) -> Result<bool>;
+    /// The account's pending code.
+    async fn code_for(&self, user: UserId) -> Result<Option<PendingCode>>;
+    /// The latest time a code went to this address for another account.
+    async fn last_sent_to(&self, email_index: &str, except: UserId) -> Result<Option<i64>>;
+    /// Counts a wrong attempt; returns the new count.
+    async fn record_wrong_attempt(&self, user: UserId) -> Result<u32>;
+    /// Removes the account's code (used or void).
+    async fn delete_code(&self, user: UserId) -> Result<()>;
+}
+
+/// All stores of one deployment.
+#[derive(Clone)]
+pub struct Stores {
+    /// Accounts.
+    pub users: Arc<dyn UserStore>,
+    /// Refresh tokens.
+    pub tokens: Arc<dyn TokenStore>,
+    /// Invite keys.
+    pub invites: Arc<dyn InviteStore>,
+    /// Verification codes.
+    pub codes: Arc<dyn CodeStore>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores").finish_non_exhaustive()
+    }
+}
+
+impl Stores {
+    /// Every store backed by one SQL database.
+    pub fn from_sql(store: SqlStore) -> Self {
+        let store = Arc::new(store);
+        Self {
+            users: store.clone(),
+            tokens: store.clone(),
+            invites: store.clone(),
+            codes: store,
+        }
+    }
+}
+
+/// Connects to the configured database (SQLite in `data_dir` by default) and applies the
+/// migrations.
+pub async fn connect(config: &DatabaseConfig, data_dir: &Path) -> anyhow::Result<Stores> {
+    let store = SqlStore::connect(config, data_dir).await?;
+    store.migrate().await?;
+    Ok(Stores::from_sql(store))
+}

@@ -1,0 +1,228 @@
+//! Uploaded files and avatars on disk: naming, placing and finding them again.
+//!
+//! A received file is first streamed into `<uploads>/tmp` under a random name (by the API's
+//! parameter reader), then renamed into its bucket under a fresh random name that keeps
+//! only a known-safe extension. Nothing the client sent is ever used as a path: the name a
+//! client asks for later is checked against the exact shape this module generates.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rand::RngCore;
+
+use crate::error::{Error, Result};
+
+/// Bytes of a file's start kept for type checks.
+pub const HEAD_BYTES: usize = 512;
+
+/// A file received in a request, waiting in the temp folder; removed when dropped unless
+/// it was placed.
+#[derive(Debug)]
+pub struct ReceivedFile {
+    /// Where it waits.
+    pub temp: tempfile::TempPath,
+    /// The file name the client gave, if any (never used as a path).
+    pub client_name: Option<String>,
+    /// The content type the client claimed, if any.
+    pub client_type: Option<String>,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its first bytes, at most [`HEAD_BYTES`].
+    pub head: Vec<u8>,
+}
+
+/// Where a placed file lives and under which URL prefix it is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// Files from `POST /user/upload`, served at `/upload/data/<name>`.
+    Data,
+    /// Avatars, served at `/upload/personal/<name>`.
+    Personal,
+}
+
+impl Bucket {
+    /// The folder name, which is also the URL segment.
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            Bucket::Data => "data",
+            Bucket::Personal => "personal",
+        }
+    }
+
+    /// The bucket named by a URL segment.
+    pub fn from_segment(segment: &str) -> Option<Self> {
+        match segment {
+            "data" => Some(Bucket::Data),
+            "personal" => Some(Bucket::Personal),
+            _ => None,
+        }
+    }
+}
+
+/// Extensions kept as they are; anything else is stored as `.bin`, so an uploaded page or
+/// script can never be served as one.
+const SAFE_EXTENSIONS: &[&str] = &[
+    "png", "jpg", "jpeg", "gif", "webp", "bmp", "avif", "heic", "mp3", "ogg", "oga", "wav",
+    "m4a", "aac", "opus", "flac", "amr", "mp4", "webm", "mov", "m4v", "pdf", "txt", "csv",
+    "md", "zip", "gz", "tgz", "7z", "rar", "doc", "docx", "xls", "xlsx", "ppt", "pptx",
+];
+
+/// The upload folders of one data directory.
+#[derive(Debug, Clone)]
+pub struct Uploads {
+    root: PathBuf,
+    /// Cap for `POST /user/upload`.
+    pub max_bytes: u64,
+    /// Cap for avatars.
+    pub avatar_max_bytes: u64,
+}
+
+impl Uploads {
+    /// Creates the folders under `<data_dir>/uploads` and clears files left in `tmp` by a
+    /// crash.
+    pub fn open(data_dir: &Path, max_bytes: u64, avatar_max_bytes: u64) -> anyhow::Result<Self> {
+        let root = data_dir.join("uploads");
+        let tmp = root.join("tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).with_context(|| format!("clearing {}", tmp.display()))?;
+        }
+        for dir in [tmp, root.join("data"), root.join("personal")] {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        Ok(Self {
+            root,
+            max_bytes,
+            avatar_max_bytes,
+        })
+    }
+
+    /// Where received files wait.
+    pub fn temp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Places a file from `POST /user/upload` and returns its URL.
+    pub async fn place_upload(&self, file: ReceivedFile) -> Result<String> {
+        if file.size > self.max_bytes {
+            return Err(Error::TooLarge {
+                what: "upload",
+                limit: self.max_bytes,
+            });
+        }
+        let extension = file
+            .client_name
+            .as_deref()
+            .map(safe_extension)
+            .unwrap_or("bin");
+        self.place(file, Bucket::Data, extension).await
+    }
+
+    /// Places an avatar, which must be a PNG, JPEG, GIF or WebP image by its content, and
+    /// returns its URL.
+    pub async fn place_avatar(&self, file: ReceivedFile) -> Result<String> {
+        if file.size > self.avatar_max_bytes {
+            return Err(Error::TooLarge {
+                what: "upload",
+                limit: self.avatar_max_bytes,
+            });
+        }
+        let Some(extension) = image_extension(&file.head) else {
+            return Err(Error::UploadRejected(
+                "avatar must be a PNG, JPEG, GIF or WebP image".to_owned(),
+            ));
+        };
+        self.place(file, Bucket::Personal, extension).await
+    }
+
+    async fn place(&self, file: ReceivedFile, bucket: Bucket, extension: &str) -> Result<String> {
+        if file.size == 0 {
+            return Err(Error::invalid("the file is empty"));
+        }
+        let mut id = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut id);
+        let name = format!("{}.{extension}", hex::encode(id));
+        let target = self.root.join(bucket.dir_name()).join(&name);
+        let temp = file.temp;
+        tokio::task::spawn_blocking(move || temp.persist(&target))
+            .await
+            .map_err(|e| Error::Internal(anyhow::Error::new(e).context("placing an upload")))?
+            .map_err(|e| Error::Internal(anyhow::Error::new(e.error).context("placing an upload")))?;
+        Ok(format!("/upload/{}/{name}", bucket.dir_name()))
+    }
+
+    /// The file behind a served name, if the name has the shape this module generates and
+    /// the file exists.
+    pub fn resolve(&self, bucket: Bucket, name: &str) -> Option<PathBuf> {
+        let (stem, extension) = name.split_once('.')?;
+        let stem_ok = stem.len() == 32 && stem.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        let ext_ok = extension == "bin" || SAFE_EXTENSIONS.contains(&extension);
+        if !(stem_ok && ext_ok) {
+            return None;
+        }
+        let path = self.root.join(bucket.dir_name()).join(name);
+        path.is_file().then_some(path)
+    }
+}
+
+/// The extension kept for a client's file name: a known-safe one in lower case, else `bin`.
+pub fn safe_extension(client_name: &str) -> &'static str {
+    let Some((_, ext)) = client_name.rsplit_once('.') else {
+        return "bin";
+    };
+    let ext = ext.to_ascii_lowercase();
+    SAFE_EXTENSIONS
+        .iter()
+        .find(|safe| **safe == ext)
+        .copied()
+        .unwrap_or("bin")
+}
+
+/// The extension of an image recognised by its magic bytes.
+pub fn image_extension(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("png")
+    } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("jpg")
+    } else if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
+        Some("gif")
+    } else if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
+        Some("webp")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_are_allowlisted() {
+        assert_eq!(safe_extension("photo.JPG"), "jpg");
+        assert_eq!(safe_extension("../../etc/passwd"), "bin");
+        assert_eq!(safe_extension("page.html"), "bin");
+        assert_eq!(safe_extension("x.svg"), "bin");
+        assert_eq!(safe_extension("noext"), "bin");
+        assert_eq!(safe_extension("archive.tar.gz"), "gz");
+    }
+
+    #[test]
+    fn only_generated_names_resolve() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let uploads = Uploads::open(dir.path(), 10, 10).expect("open");
+        let name = "0123456789abcdef0123456789abcdef.png";
+        std::fs::write(dir.path().join("uploads/data").join(name), b"x").expect("write");
+        assert!(uploads.resolve(Bucket::Data, name).is_some());
+        assert!(uploads.resolve(Bucket::Personal, name).is_none());
+        for bad in ["../secrets/jwt.key", "0123456789abcdef0123456789ABCDEF.png", "x.png", ""] {
+            assert!(uploads.resolve(Bucket::Data, bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn images_by_magic() {
+        assert_eq!(image_extension(b"\x89PNG\r\n\x1a\nrest"), Some("png"));
+        assert_eq!(image_extension(b"RIFF\0\0\0\0WEBPVP8 "), Some("webp"));
+        assert_eq!(image_extension(b"MZ\x90\0"), None);
+    }
+}
