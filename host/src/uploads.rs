@@ -78,16 +78,26 @@ pub struct Uploads {
 }
 
 impl Uploads {
-    /// Creates the folders under `<data_dir>/uploads` and clears files left in `tmp` by a
-    /// crash.
+    /// Creates the folders under `<data_dir>/uploads` and removes temp files older than an
+    /// hour (left by a crash; younger ones may belong to another process on shared storage).
     pub fn open(data_dir: &Path, max_bytes: u64, avatar_max_bytes: u64) -> anyhow::Result<Self> {
         let root = data_dir.join("uploads");
         let tmp = root.join("tmp");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).with_context(|| format!("clearing {}", tmp.display()))?;
+        for dir in [&tmp, &root.join("data"), &root.join("personal")] {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        for dir in [tmp, root.join("data"), root.join("personal")] {
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let stale = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for entry in std::fs::read_dir(&tmp)
+            .with_context(|| format!("reading {}", tmp.display()))?
+            .flatten()
+        {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < stale);
+            if old {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
         Ok(Self {
             root,

@@ -1,1 +1,8 @@
-//! e2e
+//! End-to-end tests: each starts a real server on a free port and talks real HTTP.
+
+mod accounts;
+mod bad_input;
+mod email;
+mod storage;
+mod tokens;
+mod uploads;

@@ -18,6 +18,9 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<String>> {
         .to_str()
         .map_err(|_| Error::InvalidToken("the Authorization header is not valid text"))?
         .trim();
+    if value.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
     let token = match value.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         _ => value,

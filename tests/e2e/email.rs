@@ -1,0 +1,159 @@
+//! Email verification and profile updates, and what the database holds afterwards.
+
+use confab_e2e::{spawn_app, TestApp, TestUser};
+use reqwest::Method;
+
+async fn email_check(app: &TestApp, user: &TestUser, email: &str) -> confab_e2e::Reply {
+    app.send(
+        app.request(Method::POST, "/user/emailCheck", Some(&user.access))
+            .query(&[("email", email)]),
+    )
+    .await
+}
+
+async fn update(app: &TestApp, user: &TestUser, form: &[(&str, &str)]) -> confab_e2e::Reply {
+    app.form(Method::PUT, "/user/update", Some(&user.access), form).await
+}
+
+#[tokio::test]
+async fn verified_email_and_phone_update_the_profile() {
+    let app = spawn_app().await;
+    let alice = app.user("mail").await;
+    let bob = app.user("peer").await;
+    let address = format!("{}@example.com", alice.name);
+
+    email_check(&app, &alice, &address).await.expect(200, 200);
+    let code = app.mailed_code(&address).expect("a mail with a code");
+    assert_eq!(code.len(), 6);
+    assert!(code.chars().all(|c| c.is_ascii_digit()));
+
+    let reply = update(
+        &app,
+        &alice,
+        &[("email", &address.to_uppercase()), ("verification_code", &code), ("phone", "+86 138-0013-8000")],
+    )
+    .await;
+    reply.expect(200, 200);
+    assert!(reply.data().is_null(), "no avatar, no URL");
+
+    let me = app.get("/user/me", Some(&alice.access), &[]).await;
+    assert_eq!(me.data()["Email"], address.as_str());
+    assert_eq!(me.data()["Phone"], "+8613800138000");
+    let seen_by_bob = app
+        .get("/user/find", Some(&bob.access), &[("info", &alice.name)])
+        .await;
+    assert_eq!(seen_by_bob.data()["Email"], "");
+    assert_eq!(seen_by_bob.data()["Phone"], "");
+
+    // Single use.
+    update(&app, &alice, &[("email", &address), ("verification_code", &code)])
+        .await
+        .expect(200, 30015);
+
+    // The address is Alice's now.
+    email_check(&app, &bob, &address).await.expect(200, 30018);
+
+    // Neither the email nor the phone is stored in clear, in the database or its log.
+    let mut bytes = Vec::new();
+    for name in ["confab.db", "confab.db-wal"] {
+        if let Ok(b) = std::fs::read(app.data_dir.join(name)) {
+            bytes.extend(b);
+        }
+    }
+    assert!(!bytes.is_empty());
+    for needle in [address.as_bytes(), b"8613800138000".as_slice(), b"example.com".as_slice()] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "{:?} found in the database files",
+            String::from_utf8_lossy(needle)
+        );
+    }
+    let stored = app
+        .stores
+        .users
+        .user_by_id(alice.id)
+        .await
+        .expect("read")
+        .expect("alice");
+    assert!(stored.email_sealed.as_deref().is_some_and(|s| s.starts_with("v1.")));
+    assert!(stored.phone_sealed.as_deref().is_some_and(|s| s.starts_with("v1.")));
+}
+
+#[tokio::test]
+async fn wrong_codes_are_limited_and_resends_throttled() {
+    let app = spawn_app().await;
+    let user = app.user("limit").await;
+    let address = format!("{}@example.org", user.name);
+    email_check(&app, &user, &address).await.expect(200, 200);
+    let code = app.mailed_code(&address).expect("code");
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+
+    let again = email_check(&app, &user, &address).await;
+    again.expect(429, 30019);
+    assert!(again.headers.contains_key("retry-after"));
+    assert_eq!(app.mail_count(&address), 1, "a throttled request sends nothing");
+
+    // Another account cannot flood the same address either.
+    let other = app.user("other").await;
+    email_check(&app, &other, &address).await.expect(429, 30019);
+
+    for _ in 0..4 {
+        update(&app, &user, &[("email", &address), ("verification_code", wrong)])
+            .await
+            .expect(200, 30015);
+    }
+    update(&app, &user, &[("email", &address), ("verification_code", wrong)])
+        .await
+        .expect(200, 30016);
+    // After five wrong tries even the right code is void.
+    update(&app, &user, &[("email", &address), ("verification_code", &code)])
+        .await
+        .expect(200, 30015);
+}
+
+#[tokio::test]
+async fn expired_and_misdirected_codes_fail() {
+    let app = spawn_app().await;
+    let user = app.user("exp").await;
+    let address = format!("{}@example.net", user.name);
+    email_check(&app, &user, &address).await.expect(200, 200);
+    let code = app.mailed_code(&address).expect("code");
+
+    let other_address = format!("x{}@example.net", user.name);
+    update(&app, &user, &[("email", &other_address), ("verification_code", &code)])
+        .await
+        .expect(200, 30015);
+
+    // Age the stored code past its expiry, as 120 s of waiting would.
+    let mut pending = app
+        .stores
+        .codes
+        .code_for(user.id)
+        .await
+        .expect("read")
+        .expect("pending");
+    pending.expires_at -= 1000;
+    assert!(app.stores.codes.put_code(&pending, i64::MAX).await.expect("age"));
+    let expired = update(&app, &user, &[("email", &address), ("verification_code", &code)]).await;
+    expired.expect(200, 30015);
+    assert!(expired.error().contains("expired"), "{}", expired.body);
+}
+
+#[tokio::test]
+async fn update_and_email_check_reject_bad_input() {
+    let app = spawn_app().await;
+    let user = app.user("bad").await;
+    email_check(&app, &user, "not-an-address").await.expect(400, 400);
+    email_check(&app, &user, "").await.expect(400, 400);
+    app.send(app.request(Method::POST, "/user/emailCheck", None).query(&[("email", "a@b.co")]))
+        .await
+        .expect(401, 30001);
+
+    update(&app, &user, &[]).await.expect(400, 400);
+    update(&app, &user, &[("email", "a@example.com")]).await.expect(400, 400);
+    update(&app, &user, &[("verification_code", "123456")]).await.expect(400, 400);
+    update(&app, &user, &[("phone", "call me maybe")]).await.expect(400, 400);
+    update(&app, &user, &[("email", "a@example.com"), ("verification_code", "123456")])
+        .await
+        .expect(200, 30015);
+}
