@@ -28,7 +28,9 @@ pub struct App {
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("App")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,7 +59,14 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
         config.uploads.max_bytes,
         config.uploads.avatar_max_bytes,
     )?;
-    let users = UserService::new(config, stores.clone(), keys, cipher, mailer, uploads.clone());
+    let users = UserService::new(
+        config,
+        stores.clone(),
+        keys,
+        cipher,
+        mailer,
+        uploads.clone(),
+    );
     let state = AppState {
         users,
         uploads,

@@ -316,7 +316,9 @@ impl Config {
             .collect();
         let mut env_toml = String::new();
         for (key, value) in &vars {
-            let path = key["CONFAB_".len()..].to_ascii_lowercase().replace("__", ".");
+            let path = key["CONFAB_".len()..]
+                .to_ascii_lowercase()
+                .replace("__", ".");
             env_toml.push_str(&format!("{path} = {}\n", env_value_literal(value)));
         }
         if !env_toml.is_empty() {
@@ -414,8 +416,11 @@ mod tests {
     fn environment_overrides_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:9000\"\nmax_body_bytes = 4096\n")
-            .expect("write");
+        std::fs::write(
+            &path,
+            "[server]\nlisten = \"127.0.0.1:9000\"\nmax_body_bytes = 4096\n",
+        )
+        .expect("write");
         let config = Config::load_from(
             Some(&path),
             env(&[

@@ -139,7 +139,9 @@ impl TokenKeys {
             use jsonwebtoken::errors::ErrorKind;
             match err.kind() {
                 ErrorKind::ExpiredSignature => Error::InvalidToken("the token has expired"),
-                ErrorKind::InvalidSignature => Error::InvalidToken("the token's signature is invalid"),
+                ErrorKind::InvalidSignature => {
+                    Error::InvalidToken("the token's signature is invalid")
+                }
                 _ => Error::InvalidToken("the token is malformed"),
             }
         })?;
@@ -180,10 +182,18 @@ mod tests {
         let k = keys();
         let access = k.access(7, 0).expect("access");
         let refresh = k.refresh(7, 0).expect("refresh");
-        assert_eq!(k.verify(&access, TokenKind::Access).expect("ok").user().expect("uid"), 7);
+        assert_eq!(
+            k.verify(&access, TokenKind::Access)
+                .expect("ok")
+                .user()
+                .expect("uid"),
+            7
+        );
         assert!(k.verify(&refresh.token, TokenKind::Access).is_err());
         assert!(k.verify(&access, TokenKind::Refresh).is_err());
-        let claims = k.verify(&refresh.token, TokenKind::Refresh).expect("refresh ok");
+        let claims = k
+            .verify(&refresh.token, TokenKind::Refresh)
+            .expect("refresh ok");
         assert_eq!(claims.jti.as_deref(), Some(refresh.jti.as_str()));
     }
 

@@ -62,9 +62,9 @@ impl Bucket {
 /// Extensions kept as they are; anything else is stored as `.bin`, so an uploaded page or
 /// script can never be served as one.
 const SAFE_EXTENSIONS: &[&str] = &[
-    "png", "jpg", "jpeg", "gif", "webp", "bmp", "avif", "heic", "mp3", "ogg", "oga", "wav",
-    "m4a", "aac", "opus", "flac", "amr", "mp4", "webm", "mov", "m4v", "pdf", "txt", "csv",
-    "md", "zip", "gz", "tgz", "7z", "rar", "doc", "docx", "xls", "xlsx", "ppt", "pptx",
+    "png", "jpg", "jpeg", "gif", "webp", "bmp", "avif", "heic", "mp3", "ogg", "oga", "wav", "m4a",
+    "aac", "opus", "flac", "amr", "mp4", "webm", "mov", "m4v", "pdf", "txt", "csv", "md", "zip",
+    "gz", "tgz", "7z", "rar", "doc", "docx", "xls", "xlsx", "ppt", "pptx",
 ];
 
 /// The upload folders of one data directory.
@@ -156,7 +156,9 @@ impl Uploads {
         tokio::task::spawn_blocking(move || temp.persist(&target))
             .await
             .map_err(|e| Error::Internal(anyhow::Error::new(e).context("placing an upload")))?
-            .map_err(|e| Error::Internal(anyhow::Error::new(e.error).context("placing an upload")))?;
+            .map_err(|e| {
+                Error::Internal(anyhow::Error::new(e.error).context("placing an upload"))
+            })?;
         Ok(format!("/upload/{}/{name}", bucket.dir_name()))
     }
 
@@ -164,7 +166,10 @@ impl Uploads {
     /// the file exists.
     pub fn resolve(&self, bucket: Bucket, name: &str) -> Option<PathBuf> {
         let (stem, extension) = name.split_once('.')?;
-        let stem_ok = stem.len() == 32 && stem.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        let stem_ok = stem.len() == 32
+            && stem
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
         let ext_ok = extension == "bin" || SAFE_EXTENSIONS.contains(&extension);
         if !(stem_ok && ext_ok) {
             return None;
@@ -224,7 +229,12 @@ mod tests {
         std::fs::write(dir.path().join("uploads/data").join(name), b"x").expect("write");
         assert!(uploads.resolve(Bucket::Data, name).is_some());
         assert!(uploads.resolve(Bucket::Personal, name).is_none());
-        for bad in ["../secrets/jwt.key", "0123456789abcdef0123456789ABCDEF.png", "x.png", ""] {
+        for bad in [
+            "../secrets/jwt.key",
+            "0123456789abcdef0123456789ABCDEF.png",
+            "x.png",
+            "",
+        ] {
             assert!(uploads.resolve(Bucket::Data, bad).is_none(), "{bad}");
         }
     }

@@ -8,9 +8,13 @@ use serde_json::json;
 async fn register_accepts_get_post_and_both_spellings() {
     let app = spawn_app().await;
     let a = format!("get_{}", suffix());
-    app.get("/user/register", None, &[("username", &a), ("password", "password123")])
-        .await
-        .expect(200, 200);
+    app.get(
+        "/user/register",
+        None,
+        &[("username", &a), ("password", "password123")],
+    )
+    .await
+    .expect(200, 200);
     let b = format!("form_{}", suffix());
     app.form(
         Method::POST,
@@ -24,14 +28,21 @@ async fn register_accepts_get_post_and_both_spellings() {
     let form = reqwest::multipart::Form::new()
         .text("username", c.clone())
         .text("password", "password123");
-    app.send(app.request(Method::POST, "/user/register", None).multipart(form))
-        .await
-        .expect(200, 200);
+    app.send(
+        app.request(Method::POST, "/user/register", None)
+            .multipart(form),
+    )
+    .await
+    .expect(200, 200);
     for name in [&a, &b, &c] {
         let login = app.login(name, "password123").await;
         login.expect(200, 200);
-        assert!(login.data()["aToken"].as_str().is_some_and(|t| t.len() > 20));
-        assert!(login.data()["rToken"].as_str().is_some_and(|t| t.len() > 20));
+        assert!(login.data()["aToken"]
+            .as_str()
+            .is_some_and(|t| t.len() > 20));
+        assert!(login.data()["rToken"]
+            .as_str()
+            .is_some_and(|t| t.len() > 20));
     }
     // Login by POST JSON, and with the other spelling.
     app.json(
@@ -67,7 +78,12 @@ async fn register_rules_and_duplicates() {
         assert!(reply.error().contains(reason), "{user}: {}", reply.body);
     }
     let missing = app
-        .json(Method::POST, "/user/register", None, json!({ "username": "someone" }))
+        .json(
+            Method::POST,
+            "/user/register",
+            None,
+            json!({ "username": "someone" }),
+        )
         .await;
     missing.expect(400, 400);
     assert_eq!(missing.error(), "password is required");
@@ -77,7 +93,10 @@ async fn register_rules_and_duplicates() {
 async fn bad_login_is_the_seeds_fail() {
     let app = spawn_app().await;
     let user = app.user("login").await;
-    for (name, pass) in [(user.name.as_str(), "wrong password"), ("nobody_here", "whatever1")] {
+    for (name, pass) in [
+        (user.name.as_str(), "wrong password"),
+        ("nobody_here", "whatever1"),
+    ] {
         let reply = app.login(name, pass).await;
         reply.expect(200, 500);
         assert_eq!(reply.data(), "用户名或密码错误");
@@ -96,7 +115,17 @@ async fn me_and_find_show_public_profiles_only() {
     let me = app.get("/user/me", Some(&alice.access), &[]).await;
     me.expect(200, 200);
     let data = me.data();
-    for key in ["ID", "CreatedAt", "UpdatedAt", "DeletedAt", "UserName", "Email", "Avatar", "Phone", "Status"] {
+    for key in [
+        "ID",
+        "CreatedAt",
+        "UpdatedAt",
+        "DeletedAt",
+        "UserName",
+        "Email",
+        "Avatar",
+        "Phone",
+        "Status",
+    ] {
         assert!(data.get(key).is_some(), "{key} in {data}");
     }
     assert_eq!(data["UserName"], alice.name.as_str());
@@ -106,7 +135,11 @@ async fn me_and_find_show_public_profiles_only() {
     assert!(data.get("PasswordDigest").is_none());
 
     let by_id = app
-        .get("/user/find", Some(&alice.access), &[("info", &bob.id.to_string())])
+        .get(
+            "/user/find",
+            Some(&alice.access),
+            &[("info", &bob.id.to_string())],
+        )
         .await;
     by_id.expect(200, 200);
     assert_eq!(by_id.data()["UserName"], bob.name.as_str());
@@ -118,7 +151,11 @@ async fn me_and_find_show_public_profiles_only() {
     assert_eq!(by_name.data()["ID"], bob.id);
 
     let missing = app
-        .get("/user/find", Some(&alice.access), &[("info", "no_such_user")])
+        .get(
+            "/user/find",
+            Some(&alice.access),
+            &[("info", "no_such_user")],
+        )
         .await;
     missing.expect(200, 30011);
     assert!(missing.data().is_null());
@@ -183,24 +220,35 @@ async fn delete_only_yourself_with_your_password() {
         .await
         .expect(401, 30002);
     let refresh = app
-        .form(Method::POST, "/user/refresh", None, &[("rToken", &alice.refresh)])
+        .form(
+            Method::POST,
+            "/user/refresh",
+            None,
+            &[("rToken", &alice.refresh)],
+        )
         .await;
     refresh.expect(401, 30002);
-    app.login(&alice.name, &alice.password).await.expect(200, 500);
+    app.login(&alice.name, &alice.password)
+        .await
+        .expect(200, 500);
     app.get("/user/find", Some(&bob.access), &[("info", &alice.name)])
         .await
         .expect(200, 30011);
-    app.register(&alice.name, "another password").await.expect(200, 200);
+    app.register(&alice.name, "another password")
+        .await
+        .expect(200, 200);
 }
 
 #[tokio::test]
 async fn invite_only_registration_uses_each_key_once() {
-    let app = spawn_with(|c| c.registration.mode = confab::config::RegistrationMode::InviteOnly).await;
-    let keys = app
-        .stores
-        .invites
-        .clone();
-    let users = confab::app::services(&app.config).await.expect("services").0.users;
+    let app =
+        spawn_with(|c| c.registration.mode = confab::config::RegistrationMode::InviteOnly).await;
+    let keys = app.stores.invites.clone();
+    let users = confab::app::services(&app.config)
+        .await
+        .expect("services")
+        .0
+        .users;
     let issued = users.issue_invites(2).await.expect("invites");
     assert_eq!(issued.len(), 2);
     assert!(issued.iter().all(|k| k.chars().count() == 16));
@@ -210,20 +258,48 @@ async fn invite_only_registration_uses_each_key_once() {
     let no_key = app.register(&name, "password123").await;
     no_key.expect(200, 30014);
     let short = app
-        .json(Method::POST, "/user/register", None, json!({"username": name, "password": "password123", "key": "short"}))
+        .json(
+            Method::POST,
+            "/user/register",
+            None,
+            json!({"username": name, "password": "password123", "key": "short"}),
+        )
         .await;
     short.expect(200, 30014);
-    app.json(Method::POST, "/user/register", None, json!({"username": name, "password": "password123", "key": "ABCDEFGHJKLMNPQR"}))
-        .await
-        .expect(200, 30014);
-    app.json(Method::POST, "/user/register", None, json!({"username": name, "password": "password123", "key": issued[0]}))
-        .await
-        .expect(200, 200);
+    app.json(
+        Method::POST,
+        "/user/register",
+        None,
+        json!({"username": name, "password": "password123", "key": "ABCDEFGHJKLMNPQR"}),
+    )
+    .await
+    .expect(200, 30014);
+    app.json(
+        Method::POST,
+        "/user/register",
+        None,
+        json!({"username": name, "password": "password123", "key": issued[0]}),
+    )
+    .await
+    .expect(200, 200);
     let second = format!("inv2_{}", suffix());
-    app.json(Method::POST, "/user/register", None, json!({"username": second, "password": "password123", "key": issued[0]}))
-        .await
-        .expect(200, 30014);
-    app.get("/user/register", None, &[("username", &second), ("password", "password123"), ("key", &issued[1])])
-        .await
-        .expect(200, 200);
+    app.json(
+        Method::POST,
+        "/user/register",
+        None,
+        json!({"username": second, "password": "password123", "key": issued[0]}),
+    )
+    .await
+    .expect(200, 30014);
+    app.get(
+        "/user/register",
+        None,
+        &[
+            ("username", &second),
+            ("password", "password123"),
+            ("key", &issued[1]),
+        ],
+    )
+    .await
+    .expect(200, 200);
 }

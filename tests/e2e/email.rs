@@ -12,7 +12,8 @@ async fn email_check(app: &TestApp, user: &TestUser, email: &str) -> confab_e2e:
 }
 
 async fn update(app: &TestApp, user: &TestUser, form: &[(&str, &str)]) -> confab_e2e::Reply {
-    app.form(Method::PUT, "/user/update", Some(&user.access), form).await
+    app.form(Method::PUT, "/user/update", Some(&user.access), form)
+        .await
 }
 
 #[tokio::test]
@@ -30,7 +31,11 @@ async fn verified_email_and_phone_update_the_profile() {
     let reply = update(
         &app,
         &alice,
-        &[("email", &address.to_uppercase()), ("verification_code", &code), ("phone", "+86 138-0013-8000")],
+        &[
+            ("email", &address.to_uppercase()),
+            ("verification_code", &code),
+            ("phone", "+86 138-0013-8000"),
+        ],
     )
     .await;
     reply.expect(200, 200);
@@ -46,9 +51,13 @@ async fn verified_email_and_phone_update_the_profile() {
     assert_eq!(seen_by_bob.data()["Phone"], "");
 
     // Single use.
-    update(&app, &alice, &[("email", &address), ("verification_code", &code)])
-        .await
-        .expect(200, 30015);
+    update(
+        &app,
+        &alice,
+        &[("email", &address), ("verification_code", &code)],
+    )
+    .await
+    .expect(200, 30015);
 
     // The address is Alice's now.
     email_check(&app, &bob, &address).await.expect(200, 30018);
@@ -61,7 +70,11 @@ async fn verified_email_and_phone_update_the_profile() {
         }
     }
     assert!(!bytes.is_empty());
-    for needle in [address.as_bytes(), b"8613800138000".as_slice(), b"example.com".as_slice()] {
+    for needle in [
+        address.as_bytes(),
+        b"8613800138000".as_slice(),
+        b"example.com".as_slice(),
+    ] {
         assert!(
             !bytes.windows(needle.len()).any(|w| w == needle),
             "{:?} found in the database files",
@@ -75,8 +88,14 @@ async fn verified_email_and_phone_update_the_profile() {
         .await
         .expect("read")
         .expect("alice");
-    assert!(stored.email_sealed.as_deref().is_some_and(|s| s.starts_with("v1.")));
-    assert!(stored.phone_sealed.as_deref().is_some_and(|s| s.starts_with("v1.")));
+    assert!(stored
+        .email_sealed
+        .as_deref()
+        .is_some_and(|s| s.starts_with("v1.")));
+    assert!(stored
+        .phone_sealed
+        .as_deref()
+        .is_some_and(|s| s.starts_with("v1.")));
 }
 
 #[tokio::test]
@@ -91,24 +110,40 @@ async fn wrong_codes_are_limited_and_resends_throttled() {
     let again = email_check(&app, &user, &address).await;
     again.expect(429, 30019);
     assert!(again.headers.contains_key("retry-after"));
-    assert_eq!(app.mail_count(&address), 1, "a throttled request sends nothing");
+    assert_eq!(
+        app.mail_count(&address),
+        1,
+        "a throttled request sends nothing"
+    );
 
     // Another account cannot flood the same address either.
     let other = app.user("other").await;
     email_check(&app, &other, &address).await.expect(429, 30019);
 
     for _ in 0..4 {
-        update(&app, &user, &[("email", &address), ("verification_code", wrong)])
-            .await
-            .expect(200, 30015);
-    }
-    update(&app, &user, &[("email", &address), ("verification_code", wrong)])
-        .await
-        .expect(200, 30016);
-    // After five wrong tries even the right code is void.
-    update(&app, &user, &[("email", &address), ("verification_code", &code)])
+        update(
+            &app,
+            &user,
+            &[("email", &address), ("verification_code", wrong)],
+        )
         .await
         .expect(200, 30015);
+    }
+    update(
+        &app,
+        &user,
+        &[("email", &address), ("verification_code", wrong)],
+    )
+    .await
+    .expect(200, 30016);
+    // After five wrong tries even the right code is void.
+    update(
+        &app,
+        &user,
+        &[("email", &address), ("verification_code", &code)],
+    )
+    .await
+    .expect(200, 30015);
 }
 
 #[tokio::test]
@@ -120,9 +155,13 @@ async fn expired_and_misdirected_codes_fail() {
     let code = app.mailed_code(&address).expect("code");
 
     let other_address = format!("x{}@example.net", user.name);
-    update(&app, &user, &[("email", &other_address), ("verification_code", &code)])
-        .await
-        .expect(200, 30015);
+    update(
+        &app,
+        &user,
+        &[("email", &other_address), ("verification_code", &code)],
+    )
+    .await
+    .expect(200, 30015);
 
     // Age the stored code past its expiry, as 120 s of waiting would.
     let mut pending = app
@@ -133,8 +172,18 @@ async fn expired_and_misdirected_codes_fail() {
         .expect("read")
         .expect("pending");
     pending.expires_at -= 1000;
-    assert!(app.stores.codes.put_code(&pending, i64::MAX).await.expect("age"));
-    let expired = update(&app, &user, &[("email", &address), ("verification_code", &code)]).await;
+    assert!(app
+        .stores
+        .codes
+        .put_code(&pending, i64::MAX)
+        .await
+        .expect("age"));
+    let expired = update(
+        &app,
+        &user,
+        &[("email", &address), ("verification_code", &code)],
+    )
+    .await;
     expired.expect(200, 30015);
     assert!(expired.error().contains("expired"), "{}", expired.body);
 }
@@ -143,17 +192,32 @@ async fn expired_and_misdirected_codes_fail() {
 async fn update_and_email_check_reject_bad_input() {
     let app = spawn_app().await;
     let user = app.user("bad").await;
-    email_check(&app, &user, "not-an-address").await.expect(400, 400);
-    email_check(&app, &user, "").await.expect(400, 400);
-    app.send(app.request(Method::POST, "/user/emailCheck", None).query(&[("email", "a@b.co")]))
+    email_check(&app, &user, "not-an-address")
         .await
-        .expect(401, 30001);
+        .expect(400, 400);
+    email_check(&app, &user, "").await.expect(400, 400);
+    app.send(
+        app.request(Method::POST, "/user/emailCheck", None)
+            .query(&[("email", "a@b.co")]),
+    )
+    .await
+    .expect(401, 30001);
 
     update(&app, &user, &[]).await.expect(400, 400);
-    update(&app, &user, &[("email", "a@example.com")]).await.expect(400, 400);
-    update(&app, &user, &[("verification_code", "123456")]).await.expect(400, 400);
-    update(&app, &user, &[("phone", "call me maybe")]).await.expect(400, 400);
-    update(&app, &user, &[("email", "a@example.com"), ("verification_code", "123456")])
+    update(&app, &user, &[("email", "a@example.com")])
         .await
-        .expect(200, 30015);
+        .expect(400, 400);
+    update(&app, &user, &[("verification_code", "123456")])
+        .await
+        .expect(400, 400);
+    update(&app, &user, &[("phone", "call me maybe")])
+        .await
+        .expect(400, 400);
+    update(
+        &app,
+        &user,
+        &[("email", "a@example.com"), ("verification_code", "123456")],
+    )
+    .await
+    .expect(200, 30015);
 }

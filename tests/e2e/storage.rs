@@ -23,25 +23,43 @@ async fn fresh_mysql() -> Option<String> {
     Some(format!("{base}/{name}"))
 }
 
+/// Drops a database made by [`fresh_mysql`] once its test has passed.
+async fn drop_mysql(url: &str) {
+    let mut conn = sqlx::MySqlConnection::connect(url).await.expect("connect");
+    let name = url.rsplit('/').next().expect("database name");
+    sqlx::query(&format!("DROP DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("drop the test database");
+}
+
 #[tokio::test]
 async fn mysql_passes_the_conformance_suite() {
-    let Some(url) = fresh_mysql().await else { return };
+    let Some(url) = fresh_mysql().await else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let config = DatabaseConfig {
         url,
         max_connections: 4,
     };
-    let sql = SqlStore::connect(&config, dir.path()).await.expect("connect");
+    let sql = SqlStore::connect(&config, dir.path())
+        .await
+        .expect("connect");
     sql.migrate().await.expect("migrate");
     sql.migrate().await.expect("migrations are idempotent");
     let stores = Stores::from_sql(sql.clone());
     conformance::run(&stores).await;
     conformance::delete_cascades(&sql, &stores).await;
+    sql.pool().close().await;
+    drop_mysql(&config.url).await;
 }
 
 #[tokio::test]
 async fn the_server_runs_on_mysql() {
-    let Some(url) = fresh_mysql().await else { return };
+    let Some(url) = fresh_mysql().await else {
+        return;
+    };
     let app = spawn_with(|c| c.database.url = url.clone()).await;
     let alice = app.user("my").await;
     let bob = app.user("sql").await;
@@ -50,8 +68,12 @@ async fn the_server_runs_on_mysql() {
         .expect(200, 200);
     let address = format!("{}@example.com", alice.name);
     app.send(
-        app.request(reqwest::Method::POST, "/user/emailCheck", Some(&alice.access))
-            .query(&[("email", address.as_str())]),
+        app.request(
+            reqwest::Method::POST,
+            "/user/emailCheck",
+            Some(&alice.access),
+        )
+        .query(&[("email", address.as_str())]),
     )
     .await
     .expect(200, 200);
@@ -60,7 +82,11 @@ async fn the_server_runs_on_mysql() {
         reqwest::Method::PUT,
         "/user/update",
         Some(&alice.access),
-        &[("email", &address), ("verification_code", &code), ("phone", "12345678")],
+        &[
+            ("email", &address),
+            ("verification_code", &code),
+            ("phone", "12345678"),
+        ],
     )
     .await
     .expect(200, 200);
@@ -75,6 +101,9 @@ async fn the_server_runs_on_mysql() {
     let email = email.expect("email stored");
     assert!(email.starts_with("v1.") && !email.contains("example"));
     assert!(!phone.expect("phone stored").contains("12345678"));
+    drop(conn);
+    app.stop().await;
+    drop_mysql(&url).await;
 }
 
 #[tokio::test]
@@ -91,5 +120,7 @@ async fn sqlite_data_survives_a_restart() {
     let app = confab_e2e::start(config).await;
     app.login(&user.name, &user.password).await.expect(200, 200);
     // Tokens issued before the restart still work: the secret was kept in the data folder.
-    app.get("/user/me", Some(&user.access), &[]).await.expect(200, 200);
+    app.get("/user/me", Some(&user.access), &[])
+        .await
+        .expect(200, 200);
 }

@@ -62,10 +62,12 @@ impl Reply {
 
     /// Asserts the body is a complete envelope (all four keys, right types).
     pub fn assert_envelope(&self) -> &Self {
-        let obj = self
-            .body
-            .as_object()
-            .unwrap_or_else(|| panic!("not a JSON object: {:?}", String::from_utf8_lossy(&self.bytes)));
+        let obj = self.body.as_object().unwrap_or_else(|| {
+            panic!(
+                "not a JSON object: {:?}",
+                String::from_utf8_lossy(&self.bytes)
+            )
+        });
         assert_eq!(obj.len(), 4, "exactly four keys: {:?}", self.body);
         assert!(obj["status"].is_i64(), "{:?}", self.body);
         assert!(obj.contains_key("data"), "{:?}", self.body);
@@ -86,7 +88,11 @@ impl Reply {
         if code == 200 {
             assert_eq!(self.error(), "", "success has an empty error");
         } else {
-            assert!(!self.error().is_empty(), "a failure explains itself: {}", self.body);
+            assert!(
+                !self.error().is_empty(),
+                "a failure explains itself: {}",
+                self.body
+            );
         }
         self
     }
@@ -222,8 +228,15 @@ impl TestApp {
     }
 
     /// A request with a JSON body.
-    pub async fn json(&self, method: Method, path: &str, token: Option<&str>, body: Value) -> Reply {
-        self.send(self.request(method, path, token).json(&body)).await
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> Reply {
+        self.send(self.request(method, path, token).json(&body))
+            .await
     }
 
     /// A request with a urlencoded form body.
@@ -234,7 +247,8 @@ impl TestApp {
         token: Option<&str>,
         form: &[(&str, &str)],
     ) -> Reply {
-        self.send(self.request(method, path, token).form(form)).await
+        self.send(self.request(method, path, token).form(form))
+            .await
     }
 
     /// Registers `name` with `password`; returns the reply.
@@ -250,8 +264,12 @@ impl TestApp {
 
     /// Logs in; returns the reply.
     pub async fn login(&self, name: &str, password: &str) -> Reply {
-        self.get("/user/login", None, &[("username", name), ("password", password)])
-            .await
+        self.get(
+            "/user/login",
+            None,
+            &[("username", name), ("password", password)],
+        )
+        .await
     }
 
     /// Registers and logs in a fresh user whose name starts with `prefix`.

@@ -18,9 +18,9 @@ pub(super) async fn upload(
     _caller: Caller,
     mut params: Params,
 ) -> Result<Response> {
-    let file = params
-        .take_file("file")
-        .ok_or_else(|| Error::invalid("file is required: send it as multipart/form-data field \"file\""))?;
+    let file = params.take_file("file").ok_or_else(|| {
+        Error::invalid("file is required: send it as multipart/form-data field \"file\"")
+    })?;
     let url = uploads.place_upload(file).await?;
     Ok(ok(serde_json::json!({ "url": url })))
 }
@@ -33,7 +33,9 @@ pub(super) async fn serve(
     let not_found = || Error::NotFound("no such file");
     let bucket = Bucket::from_segment(&bucket).ok_or_else(not_found)?;
     let path = uploads.resolve(bucket, &name).ok_or_else(not_found)?;
-    let file = tokio::fs::File::open(&path).await.map_err(|_| not_found())?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| not_found())?;
     let len = file
         .metadata()
         .await

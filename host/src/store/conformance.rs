@@ -129,7 +129,11 @@ async fn profiles(stores: &Stores) {
     assert_eq!(updated.avatar, "/upload/personal/x.png");
     assert_eq!(updated.updated_at, 1_700_000_000_500);
     assert_eq!(
-        stores.users.user_by_email_index(&index).await.expect("index"),
+        stores
+            .users
+            .user_by_email_index(&index)
+            .await
+            .expect("index"),
         Some(a.id)
     );
 
@@ -155,7 +159,10 @@ async fn profiles(stores: &Stores) {
         .await
         .expect("b")
         .expect("exists");
-    assert_eq!(b_after.phone_sealed, None, "a failed update changes nothing");
+    assert_eq!(
+        b_after.phone_sealed, None,
+        "a failed update changes nothing"
+    );
 
     let only_phone = stores
         .users
@@ -197,7 +204,11 @@ async fn refresh_tokens(stores: &Stores) {
         .consume_refresh(&jti, u.id + 1)
         .await
         .expect("other user"));
-    assert!(stores.tokens.consume_refresh(&jti, u.id).await.expect("once"));
+    assert!(stores
+        .tokens
+        .consume_refresh(&jti, u.id)
+        .await
+        .expect("once"));
     assert!(!stores
         .tokens
         .consume_refresh(&jti, u.id)
@@ -215,19 +226,33 @@ async fn refresh_tokens(stores: &Stores) {
         .consume_refresh(&expired, u.id)
         .await
         .expect("expired is refused"));
-    assert!(stores
-        .tokens
-        .purge_expired_refresh(crate::tokens::now())
-        .await
-        .expect("purge")
-        >= 1);
+    assert!(
+        stores
+            .tokens
+            .purge_expired_refresh(crate::tokens::now())
+            .await
+            .expect("purge")
+            >= 1
+    );
 
     let (a, b) = (unique("a-"), unique("b-"));
     stores.tokens.save_refresh(&a, u.id, far).await.expect("a");
     stores.tokens.save_refresh(&b, u.id, far).await.expect("b");
-    stores.tokens.revoke_all_refresh(u.id).await.expect("revoke");
-    assert!(!stores.tokens.consume_refresh(&a, u.id).await.expect("a gone"));
-    assert!(!stores.tokens.consume_refresh(&b, u.id).await.expect("b gone"));
+    stores
+        .tokens
+        .revoke_all_refresh(u.id)
+        .await
+        .expect("revoke");
+    assert!(!stores
+        .tokens
+        .consume_refresh(&a, u.id)
+        .await
+        .expect("a gone"));
+    assert!(!stores
+        .tokens
+        .consume_refresh(&b, u.id)
+        .await
+        .expect("b gone"));
 }
 
 async fn invites(stores: &Stores) {
@@ -262,7 +287,11 @@ async fn invites(stores: &Stores) {
 
     // A taken name must not burn the invite.
     let fresh = unique("Key5678y");
-    stores.invites.create_invite(&fresh, 1).await.expect("fresh");
+    stores
+        .invites
+        .create_invite(&fresh, 1)
+        .await
+        .expect("fresh");
     let clash = stores
         .users
         .create_user(new_user(&first), Some(&fresh))
@@ -303,7 +332,11 @@ async fn codes(stores: &Stores) {
         ..pending.clone()
     };
     assert!(
-        !stores.codes.put_code(&too_soon, 970).await.expect("throttled"),
+        !stores
+            .codes
+            .put_code(&too_soon, 970)
+            .await
+            .expect("throttled"),
         "a code sent at 1000 blocks a new one until 1060"
     );
     assert_eq!(
@@ -336,7 +369,11 @@ async fn codes(stores: &Stores) {
     assert_eq!(now.attempts, 0, "a new code resets the attempts");
 
     assert_eq!(
-        stores.codes.last_sent_to(&index, v.id).await.expect("other"),
+        stores
+            .codes
+            .last_sent_to(&index, v.id)
+            .await
+            .expect("other"),
         Some(1_100)
     );
     assert_eq!(
@@ -404,7 +441,11 @@ pub async fn delete_cascades(sql: &SqlStore, stores: &Stores) {
             .fetch_all(sql.pool())
             .await
             .expect("members");
-    assert_eq!(members, vec![(b.id,)], "only the deleted user's membership goes");
+    assert_eq!(
+        members,
+        vec![(b.id,)],
+        "only the deleted user's membership goes"
+    );
 }
 
 #[cfg(test)]

@@ -108,9 +108,10 @@ impl SqlStore {
             .with_context(|| format!("database.url {}", redact(&url)))?;
         match dialect {
             Dialect::Sqlite => {
-                let write = sqlite_pool(1).connect_with(options.clone()).await.with_context(
-                    || format!("opening the SQLite database {}", redact(&url)),
-                )?;
+                let write = sqlite_pool(1)
+                    .connect_with(options.clone())
+                    .await
+                    .with_context(|| format!("opening the SQLite database {}", redact(&url)))?;
                 let read = sqlite_pool(config.max_connections)
                     .connect_with(options)
                     .await
@@ -492,10 +493,11 @@ impl CodeStore for SqlStore {
             .bind(user)
             .execute(&self.write)
             .await?;
-        let row: Option<(i64,)> = sqlx::query_as("SELECT attempts FROM email_codes WHERE user_id = ?")
-            .bind(user)
-            .fetch_optional(&self.write)
-            .await?;
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT attempts FROM email_codes WHERE user_id = ?")
+                .bind(user)
+                .fetch_optional(&self.write)
+                .await?;
         Ok(row.map_or(u32::MAX, |(n,)| u32::try_from(n).unwrap_or(u32::MAX)))
     }
 
@@ -518,6 +520,9 @@ mod tests {
             redact("mysql://root:secret@127.0.0.1:3306/test"),
             "mysql://root:***@127.0.0.1:3306/test"
         );
-        assert_eq!(redact("sqlite://./data/confab.db"), "sqlite://./data/confab.db");
+        assert_eq!(
+            redact("sqlite://./data/confab.db"),
+            "sqlite://./data/confab.db"
+        );
     }
 }

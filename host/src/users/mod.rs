@@ -230,7 +230,9 @@ impl UserService {
                 }
                 // Checked before the expensive hash; consumed atomically on insert.
                 if !self.stores.invites.invite_usable(key).await? {
-                    return Err(Error::InvalidInvite("the invite key is unknown or already used"));
+                    return Err(Error::InvalidInvite(
+                        "the invite key is unknown or already used",
+                    ));
                 }
                 Some(key)
             }
@@ -414,7 +416,9 @@ impl UserService {
                     "verification_code is required with email (request one with /user/emailCheck)",
                 ))
             }
-            (None, Some(_)) => return Err(Error::invalid("email is required with verification_code")),
+            (None, Some(_)) => {
+                return Err(Error::invalid("email is required with verification_code"))
+            }
             (Some(email), Some(code)) => {
                 let normalized = rules::email(email)?;
                 let index = self.cipher.blind_index(&normalized);
@@ -453,7 +457,10 @@ impl UserService {
             let key: String = (0..INVITE_KEY_LEN)
                 .map(|_| ALPHABET[rand::rngs::OsRng.gen_range(0..ALPHABET.len())] as char)
                 .collect();
-            self.stores.invites.create_invite(&key, now_millis()).await?;
+            self.stores
+                .invites
+                .create_invite(&key, now_millis())
+                .await?;
             keys.push(key);
         }
         Ok(keys)
@@ -472,7 +479,9 @@ impl UserService {
         }
         if pending.expires_at < tokens::now() {
             self.stores.codes.delete_code(user).await?;
-            return Err(Error::VerificationFailed("the verification code has expired"));
+            return Err(Error::VerificationFailed(
+                "the verification code has expired",
+            ));
         }
         if pending.attempts >= self.policy.max_attempts {
             return Err(Error::TooManyAttempts);

@@ -107,7 +107,14 @@ mod tests {
         for ok in ["alice", "bob_1", "李小龙abc", "a.b-c", "abc"] {
             assert!(username(ok).is_ok(), "{ok}");
         }
-        for bad in ["ab", "12345", "has space", "semi;colon", "", &"x".repeat(33)] {
+        for bad in [
+            "ab",
+            "12345",
+            "has space",
+            "semi;colon",
+            "",
+            &"x".repeat(33),
+        ] {
             assert!(username(bad).is_err(), "{bad}");
         }
     }
@@ -122,7 +129,10 @@ mod tests {
 
     #[test]
     fn emails_and_phones() {
-        assert_eq!(email(" Alice@Example.COM ").expect("ok"), "alice@example.com");
+        assert_eq!(
+            email(" Alice@Example.COM ").expect("ok"),
+            "alice@example.com"
+        );
         assert!(email("nobody").is_err());
         assert!(email("a@localhost").is_err());
         assert_eq!(phone("+86 138-0013-8000").expect("ok"), "+8613800138000");
