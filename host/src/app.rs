@@ -12,6 +12,8 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState, Limits};
 use crate::config::Config;
 use crate::crypto::{self, FieldCipher};
+use crate::friends::FriendService;
+use crate::groups::{GroupLimits, GroupPolicy, GroupService, SeedPolicy};
 use crate::mail::{self, Mailer};
 use crate::store::{self, Stores};
 use crate::tokens::TokenKeys;
@@ -59,6 +61,16 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
         config.uploads.max_bytes,
         config.uploads.avatar_max_bytes,
     )?;
+    let policy: Arc<dyn GroupPolicy> = Arc::new(SeedPolicy);
+    let groups = GroupService::new(
+        stores.groups.clone(),
+        policy,
+        GroupLimits {
+            default_size: config.groups.default_size,
+            max_size: config.groups.max_size,
+        },
+    );
+    let friends = FriendService::new(stores.friends.clone(), stores.users.clone());
     let users = UserService::new(
         config,
         stores.clone(),
@@ -66,9 +78,12 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
         cipher,
         mailer,
         uploads.clone(),
+        groups.clone(),
     );
     let state = AppState {
         users,
+        friends,
+        groups,
         uploads,
         limits: Limits {
             max_body_bytes: config.server.max_body_bytes,

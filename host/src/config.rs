@@ -32,6 +32,8 @@ pub struct Config {
     pub email: EmailConfig,
     /// File uploads and avatars.
     pub uploads: UploadConfig,
+    /// Group sizes.
+    pub groups: GroupsConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -172,6 +174,25 @@ pub struct UploadConfig {
     pub avatar_max_bytes: u64,
 }
 
+/// `[groups]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupsConfig {
+    /// Size of a group created without one (the seed's 200).
+    pub default_size: i64,
+    /// Largest size a client may ask for.
+    pub max_size: i64,
+}
+
+impl Default for GroupsConfig {
+    fn default() -> Self {
+        Self {
+            default_size: 200,
+            max_size: 5000,
+        }
+    }
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -282,6 +303,7 @@ impl Default for Config {
             registration: RegistrationConfig::default(),
             email: EmailConfig::default(),
             uploads: UploadConfig::default(),
+            groups: GroupsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -352,6 +374,9 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             anyhow::bail!("server.max_body_bytes must be at least 1024");
+        }
+        if self.groups.default_size < 1 || self.groups.default_size > self.groups.max_size {
+            anyhow::bail!("groups.default_size must be between 1 and groups.max_size");
         }
         if self.database.max_connections == 0 {
             anyhow::bail!("database.max_connections must be positive");

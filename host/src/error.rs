@@ -65,11 +65,15 @@ pub enum Code {
     NotFound,
     /// 30022: the route exists but not for this HTTP method.
     MethodNotAllowed,
+    /// 30023: the user is already on the caller's friend list.
+    FriendExists,
+    /// 30024: the user is not on the caller's friend list.
+    NotFriend,
 }
 
 impl Code {
     /// Every code, in table order (used by the README's table test).
-    pub const ALL: [Code; 26] = [
+    pub const ALL: [Code; 28] = [
         Code::Ok,
         Code::Fail,
         Code::InvalidParams,
@@ -96,6 +100,8 @@ impl Code {
         Code::TooLarge,
         Code::NotFound,
         Code::MethodNotAllowed,
+        Code::FriendExists,
+        Code::NotFriend,
     ];
 
     /// The number sent on the wire.
@@ -127,6 +133,8 @@ impl Code {
             Code::TooLarge => 30020,
             Code::NotFound => 30021,
             Code::MethodNotAllowed => 30022,
+            Code::FriendExists => 30023,
+            Code::NotFriend => 30024,
         }
     }
 
@@ -159,6 +167,8 @@ impl Code {
             Code::TooLarge => "请求体过大",
             Code::NotFound => "资源不存在",
             Code::MethodNotAllowed => "请求方法不允许",
+            Code::FriendExists => "已添加该好友",
+            Code::NotFriend => "对方不是好友",
         }
     }
 }
@@ -225,6 +235,24 @@ pub enum Error {
     /// No such route or resource.
     #[error("{0}")]
     NotFound(&'static str),
+    /// The group is full.
+    #[error("the group is full")]
+    GroupFull,
+    /// No such group, or the caller (or the named user) is not a member.
+    #[error("{0}")]
+    NoGroup(&'static str),
+    /// The user is already a member of the group.
+    #[error("already a member of this group")]
+    AlreadyMember,
+    /// The user is already a friend.
+    #[error("already on your friend list")]
+    FriendExists,
+    /// The user is not a friend.
+    #[error("not on your friend list")]
+    NotFriend,
+    /// A plugin refused the action.
+    #[error("{0}")]
+    PolicyDenied(String),
     /// The route does not accept this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -261,6 +289,12 @@ impl Error {
             Error::RateLimited { .. } => Code::RateLimited,
             Error::NotFound(_) => Code::NotFound,
             Error::MethodNotAllowed => Code::MethodNotAllowed,
+            Error::GroupFull => Code::GroupFull,
+            Error::NoGroup(_) => Code::NoGroup,
+            Error::AlreadyMember => Code::AlreadyMember,
+            Error::FriendExists => Code::FriendExists,
+            Error::NotFriend => Code::NotFriend,
+            Error::PolicyDenied(_) => Code::PluginRejected,
             Error::Internal(_) => Code::Fail,
         }
     }
@@ -283,7 +317,13 @@ impl Error {
             | Error::InvalidInvite(_)
             | Error::VerificationFailed(_)
             | Error::TooManyAttempts
-            | Error::UploadRejected(_) => 200,
+            | Error::UploadRejected(_)
+            | Error::GroupFull
+            | Error::NoGroup(_)
+            | Error::AlreadyMember
+            | Error::FriendExists
+            | Error::NotFriend
+            | Error::PolicyDenied(_) => 200,
         }
     }
 

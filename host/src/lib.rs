@@ -1,7 +1,7 @@
 //! Confab: a chat server whose behaviour operators change while it runs.
 //!
 //! Code map, top-down: [`app`] builds everything from a [`config::Config`]; [`api`] is the
-//! REST edge; [`users`] is the account service; [`store`] holds the storage traits and
+//! REST edge; [`users`], [`friends`] and [`groups`] are the services; [`store`] holds the storage traits and
 //! their SQL backends; [`crypto`], [`tokens`], [`mail`] and [`uploads`] are the edges for
 //! secrets, JWTs, mail and files. See ARCHITECTURE.md for the invariants.
 
@@ -10,6 +10,8 @@ pub mod app;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod friends;
+pub mod groups;
 pub mod mail;
 pub mod store;
 pub mod telemetry;

@@ -17,11 +17,15 @@ use tower_http::trace::TraceLayer;
 use tracing::Level;
 
 use crate::error::Error;
+use crate::friends::FriendService;
+use crate::groups::GroupService;
 use crate::uploads::Uploads;
 use crate::users::UserService;
 
 pub mod auth;
 pub mod envelope;
+mod friends;
+mod groups;
 pub mod params;
 mod uploads;
 mod users;
@@ -38,6 +42,10 @@ pub struct Limits {
 pub struct AppState {
     /// Accounts.
     pub users: UserService,
+    /// Friend lists.
+    pub friends: FriendService,
+    /// Groups.
+    pub groups: GroupService,
     /// Uploaded files.
     pub uploads: Uploads,
     /// Request limits.
@@ -59,6 +67,17 @@ pub fn router(state: AppState) -> Router {
         .route("/user/update", axum::routing::put(users::update).post(users::update))
         .route("/user/upload", post(uploads::upload))
         .route("/upload/{bucket}/{name}", get(uploads::serve))
+        .route("/friend/add", post(friends::add))
+        .route("/friend/list", get(friends::list))
+        .route("/friend/delete", post(friends::delete).delete(friends::delete))
+        .route("/group/create", post(groups::create))
+        .route("/group/join", post(groups::join))
+        .route("/group/mine", get(groups::mine))
+        .route("/group/joined", get(groups::joined))
+        .route("/group/delete", axum::routing::delete(groups::leave).post(groups::leave))
+        .route("/group/members", get(groups::members))
+        .route("/group/role", post(groups::set_role))
+        .route("/group/remove", post(groups::remove))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are capped by the parameter reader, which knows the right cap per part.

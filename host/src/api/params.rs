@@ -59,6 +59,29 @@ impl Params {
         }
     }
 
+    /// An optional whole number, given as a JSON number or as decimal text.
+    pub fn int(&self, names: &[&str]) -> Result<Option<i64>> {
+        match self.text(names)? {
+            None => Ok(None),
+            Some(text) if text.trim().is_empty() => Ok(None),
+            Some(text) => text.trim().parse::<i64>().map(Some).map_err(|_| {
+                Error::invalid(format!("{} must be a whole number, not {text:?}", names[0]))
+            }),
+        }
+    }
+
+    /// A required id: a positive whole number.
+    pub fn id(&self, names: &[&str]) -> Result<i64> {
+        match self.int(names)? {
+            Some(id) if id > 0 => Ok(id),
+            Some(id) => Err(Error::invalid(format!(
+                "{} must be a positive id, not {id}",
+                names[0]
+            ))),
+            None => Err(Error::invalid(format!("{} is required", names[0]))),
+        }
+    }
+
     /// The uploaded file in field `name`, taken out of the parameters.
     pub fn take_file(&mut self, name: &str) -> Option<ReceivedFile> {
         self.files.remove(name)

@@ -7,6 +7,7 @@
 use rand::Rng;
 
 use crate::error::{Conflict, Error};
+use crate::groups::{NewGroup, Role};
 use crate::store::{PendingCode, SqlStore, Stores};
 use crate::users::{NewUser, ProfileChange};
 
@@ -30,6 +31,9 @@ pub async fn run(stores: &Stores) {
     refresh_tokens(stores).await;
     invites(stores).await;
     codes(stores).await;
+    friends(stores).await;
+    groups(stores).await;
+    concurrent_joins(stores).await;
 }
 
 async fn users(stores: &Stores) {
@@ -388,6 +392,367 @@ async fn codes(stores: &Stores) {
     assert!(stores.codes.put_code(&pending, 940).await.expect("again"));
     stores.users.delete_user(u.id).await.expect("delete user");
     assert_eq!(stores.codes.code_for(u.id).await.expect("gone"), None);
+}
+
+async fn friends(stores: &Stores) {
+    let a = stores
+        .users
+        .create_user(new_user(&unique("fa")), None)
+        .await
+        .expect("a");
+    let b = stores
+        .users
+        .create_user(new_user(&unique("fb")), None)
+        .await
+        .expect("b");
+    let c = stores
+        .users
+        .create_user(new_user(&unique("fc")), None)
+        .await
+        .expect("c");
+    stores
+        .friends
+        .add_friend(a.id, b.id, 10)
+        .await
+        .expect("a→b");
+    stores
+        .friends
+        .add_friend(a.id, c.id, 20)
+        .await
+        .expect("a→c");
+    let dup = stores.friends.add_friend(a.id, b.id, 30).await;
+    assert!(matches!(dup, Err(Error::FriendExists)), "{dup:?}");
+    stores
+        .friends
+        .add_friend(b.id, a.id, 40)
+        .await
+        .expect("b→a is its own row");
+
+    let list = stores.friends.friends(a.id).await.expect("list");
+    let targets: Vec<_> = list
+        .iter()
+        .map(|f| (f.target, f.target_name.clone()))
+        .collect();
+    assert_eq!(
+        targets,
+        vec![(b.id, b.username.clone()), (c.id, c.username.clone())]
+    );
+    assert!(list.iter().all(|f| f.owner == a.id && f.kind == 1));
+    assert_eq!(list[0].created_at, 10);
+
+    assert!(stores
+        .friends
+        .delete_friend(a.id, b.id)
+        .await
+        .expect("delete"));
+    assert!(!stores
+        .friends
+        .delete_friend(a.id, b.id)
+        .await
+        .expect("again"));
+    assert_eq!(stores.friends.friends(a.id).await.expect("list").len(), 1);
+    assert_eq!(
+        stores.friends.friends(b.id).await.expect("b's list").len(),
+        1
+    );
+}
+
+async fn groups(stores: &Stores) {
+    let owner = stores
+        .users
+        .create_user(new_user(&unique("go")), None)
+        .await
+        .expect("owner");
+    let m1 = stores
+        .users
+        .create_user(new_user(&unique("g1")), None)
+        .await
+        .expect("m1");
+    let m2 = stores
+        .users
+        .create_user(new_user(&unique("g2")), None)
+        .await
+        .expect("m2");
+    let g = stores
+        .groups
+        .create_group(NewGroup {
+            name: "团队 team".to_owned(),
+            owner: owner.id,
+            description: "desc".to_owned(),
+            size: 3,
+            now: 100,
+        })
+        .await
+        .expect("create");
+    assert!(g.id > 0);
+    assert_eq!((g.owner, g.size, g.member_count), (owner.id, 3, 1));
+    assert_eq!(g.name, "团队 team");
+    assert_eq!(
+        stores.groups.group(g.id).await.expect("get"),
+        Some(g.clone())
+    );
+    assert_eq!(
+        stores.groups.role_of(g.id, owner.id).await.expect("role"),
+        Some(Role::Owner)
+    );
+
+    stores
+        .groups
+        .add_member(g.id, m1.id, 200)
+        .await
+        .expect("m1 joins");
+    let again = stores.groups.add_member(g.id, m1.id, 250).await;
+    assert!(matches!(again, Err(Error::AlreadyMember)), "{again:?}");
+    assert_eq!(
+        stores
+            .groups
+            .group(g.id)
+            .await
+            .expect("g")
+            .expect("g")
+            .member_count,
+        2,
+        "a refused join reserves no seat"
+    );
+    stores
+        .groups
+        .add_member(g.id, m2.id, 300)
+        .await
+        .expect("m2 joins");
+    let extra = stores
+        .users
+        .create_user(new_user(&unique("gx")), None)
+        .await
+        .expect("x");
+    let full = stores.groups.add_member(g.id, extra.id, 400).await;
+    assert!(matches!(full, Err(Error::GroupFull)), "{full:?}");
+    let missing = stores.groups.add_member(i64::MAX - 3, extra.id, 400).await;
+    assert!(matches!(missing, Err(Error::NoGroup(_))), "{missing:?}");
+
+    let members = stores.groups.members(g.id).await.expect("members");
+    let order: Vec<_> = members.iter().map(|m| (m.user, m.role)).collect();
+    assert_eq!(
+        order,
+        vec![
+            (owner.id, Role::Owner),
+            (m1.id, Role::Member),
+            (m2.id, Role::Member)
+        ]
+    );
+    assert_eq!(members[1].username, m1.username);
+
+    assert_eq!(
+        stores
+            .groups
+            .groups_owned(owner.id)
+            .await
+            .expect("owned")
+            .len(),
+        1
+    );
+    assert!(stores
+        .groups
+        .groups_owned(m1.id)
+        .await
+        .expect("none")
+        .is_empty());
+    assert_eq!(
+        stores.groups.groups_joined(m1.id).await.expect("joined")[0].id,
+        g.id
+    );
+
+    assert!(stores
+        .groups
+        .set_role(g.id, m2.id, Role::Admin, 500)
+        .await
+        .expect("promote"));
+    assert!(stores
+        .groups
+        .set_role(g.id, m2.id, Role::Admin, 510)
+        .await
+        .expect("same role again"));
+    assert!(!stores
+        .groups
+        .set_role(g.id, owner.id, Role::Member, 520)
+        .await
+        .expect("owner untouched"));
+    assert!(!stores
+        .groups
+        .set_role(g.id, extra.id, Role::Admin, 530)
+        .await
+        .expect("not a member"));
+    assert_eq!(
+        stores.groups.role_of(g.id, m2.id).await.expect("role"),
+        Some(Role::Admin)
+    );
+
+    assert!(!stores
+        .groups
+        .remove_member(g.id, owner.id, 600)
+        .await
+        .expect("owner stays"));
+    assert!(stores
+        .groups
+        .remove_member(g.id, m1.id, 600)
+        .await
+        .expect("remove m1"));
+    assert!(!stores
+        .groups
+        .remove_member(g.id, m1.id, 610)
+        .await
+        .expect("twice"));
+    assert_eq!(
+        stores
+            .groups
+            .group(g.id)
+            .await
+            .expect("g")
+            .expect("g")
+            .member_count,
+        2
+    );
+
+    // Hand-off: refused for a non-owner or a non-member successor, then done atomically.
+    assert!(!stores
+        .groups
+        .hand_off(g.id, m2.id, owner.id, 700)
+        .await
+        .expect("not owner"));
+    assert!(!stores
+        .groups
+        .hand_off(g.id, owner.id, m1.id, 700)
+        .await
+        .expect("not a member"));
+    assert_eq!(
+        stores
+            .groups
+            .group(g.id)
+            .await
+            .expect("g")
+            .expect("g")
+            .owner,
+        owner.id,
+        "refusals change nothing"
+    );
+    assert!(stores
+        .groups
+        .hand_off(g.id, owner.id, m2.id, 710)
+        .await
+        .expect("hand off"));
+    let after = stores.groups.group(g.id).await.expect("g").expect("g");
+    assert_eq!((after.owner, after.member_count), (m2.id, 1));
+    assert_eq!(
+        stores.groups.role_of(g.id, m2.id).await.expect("role"),
+        Some(Role::Owner)
+    );
+    assert_eq!(
+        stores.groups.role_of(g.id, owner.id).await.expect("gone"),
+        None
+    );
+
+    // Dissolving only happens to a lone owner's group.
+    stores
+        .groups
+        .add_member(g.id, m1.id, 800)
+        .await
+        .expect("m1 back");
+    assert!(!stores
+        .groups
+        .dissolve_if_alone(g.id, m2.id)
+        .await
+        .expect("not alone"));
+    assert!(stores
+        .groups
+        .remove_member(g.id, m1.id, 810)
+        .await
+        .expect("m1 out"));
+    assert!(!stores
+        .groups
+        .dissolve_if_alone(g.id, m1.id)
+        .await
+        .expect("not the owner"));
+    assert!(stores
+        .groups
+        .dissolve_if_alone(g.id, m2.id)
+        .await
+        .expect("dissolve"));
+    assert_eq!(stores.groups.group(g.id).await.expect("gone"), None);
+    assert!(stores.groups.members(g.id).await.expect("none").is_empty());
+
+    let other = stores
+        .groups
+        .create_group(NewGroup {
+            name: "x".to_owned(),
+            owner: owner.id,
+            description: String::new(),
+            size: 5,
+            now: 1,
+        })
+        .await
+        .expect("other");
+    stores
+        .groups
+        .add_member(other.id, m1.id, 2)
+        .await
+        .expect("join");
+    stores.groups.dissolve(other.id).await.expect("dissolve");
+    assert_eq!(stores.groups.group(other.id).await.expect("gone"), None);
+    assert!(stores
+        .groups
+        .groups_joined(m1.id)
+        .await
+        .expect("none")
+        .is_empty());
+}
+
+/// Many simultaneous joins never push a group past its size.
+async fn concurrent_joins(stores: &Stores) {
+    let owner = stores
+        .users
+        .create_user(new_user(&unique("co")), None)
+        .await
+        .expect("owner");
+    let g = stores
+        .groups
+        .create_group(NewGroup {
+            name: "race".to_owned(),
+            owner: owner.id,
+            description: String::new(),
+            size: 10,
+            now: 1,
+        })
+        .await
+        .expect("group");
+    let mut users = Vec::new();
+    for _ in 0..30 {
+        users.push(
+            stores
+                .users
+                .create_user(new_user(&unique("cj")), None)
+                .await
+                .expect("user")
+                .id,
+        );
+    }
+    let joins = users.iter().map(|&u| {
+        let groups = stores.groups.clone();
+        tokio::spawn(async move { groups.add_member(g.id, u, 2).await })
+    });
+    let mut joined = 0;
+    for join in futures::future::join_all(joins).await {
+        match join.expect("task") {
+            Ok(()) => joined += 1,
+            Err(Error::GroupFull) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(joined, 9, "the owner holds the tenth seat");
+    let after = stores.groups.group(g.id).await.expect("g").expect("g");
+    assert_eq!(after.member_count, 10);
+    assert_eq!(
+        stores.groups.members(g.id).await.expect("members").len(),
+        10
+    );
 }
 
 /// Deleting a user removes their friendships (both directions) and memberships. The

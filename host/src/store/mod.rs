@@ -11,6 +11,8 @@ use async_trait::async_trait;
 
 use crate::config::DatabaseConfig;
 use crate::error::Result;
+use crate::friends::Friend;
+use crate::groups::{Group, GroupId, Member, NewGroup, Role};
 use crate::users::{NewUser, ProfileChange, User, UserId};
 
 mod sql;
@@ -97,6 +99,55 @@ pub trait CodeStore: Send + Sync {
     async fn delete_code(&self, user: UserId) -> Result<()>;
 }
 
+/// Friend lists.
+#[async_trait]
+pub trait FriendStore: Send + Sync {
+    /// Adds `target` to `owner`'s list; [`crate::Error::FriendExists`] if already there.
+    async fn add_friend(&self, owner: UserId, target: UserId, now: i64) -> Result<()>;
+    /// `owner`'s list with each friend's profile, oldest first.
+    async fn friends(&self, owner: UserId) -> Result<Vec<Friend>>;
+    /// Removes `target` from `owner`'s list; false if it was not there.
+    async fn delete_friend(&self, owner: UserId, target: UserId) -> Result<bool>;
+}
+
+/// Groups and their members.
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// Creates a group with its owner as the first member.
+    async fn create_group(&self, group: NewGroup) -> Result<Group>;
+    /// The group with this id.
+    async fn group(&self, id: GroupId) -> Result<Option<Group>>;
+    /// Groups owned by `user`, oldest first.
+    async fn groups_owned(&self, user: UserId) -> Result<Vec<Group>>;
+    /// Groups `user` belongs to, owned ones included, oldest first.
+    async fn groups_joined(&self, user: UserId) -> Result<Vec<Group>>;
+    /// Members with their profiles, earliest-joined first.
+    async fn members(&self, group: GroupId) -> Result<Vec<Member>>;
+    /// `user`'s role in `group`, or `None` if not a member.
+    async fn role_of(&self, group: GroupId, user: UserId) -> Result<Option<Role>>;
+    /// Adds a plain member unless the group is full, atomically: concurrent joins never
+    /// exceed the size. Errors: [`crate::Error::GroupFull`], [`crate::Error::NoGroup`],
+    /// [`crate::Error::AlreadyMember`].
+    async fn add_member(&self, group: GroupId, user: UserId, now: i64) -> Result<()>;
+    /// Removes a member who is not the owner; false if there was no such member.
+    async fn remove_member(&self, group: GroupId, user: UserId, now: i64) -> Result<bool>;
+    /// Sets a non-owner member's role; false if there was no such member.
+    async fn set_role(&self, group: GroupId, user: UserId, role: Role, now: i64) -> Result<bool>;
+    /// Makes `successor` the owner and removes `owner`, atomically; false (and no change)
+    /// if `owner` no longer owns the group or `successor` is no longer a member.
+    async fn hand_off(
+        &self,
+        group: GroupId,
+        owner: UserId,
+        successor: UserId,
+        now: i64,
+    ) -> Result<bool>;
+    /// Dissolves the group if `owner` owns it and is its only member; false otherwise.
+    async fn dissolve_if_alone(&self, group: GroupId, owner: UserId) -> Result<bool>;
+    /// Dissolves the group whoever is in it.
+    async fn dissolve(&self, group: GroupId) -> Result<()>;
+}
+
 /// All stores of one deployment.
 #[derive(Clone)]
 pub struct Stores {
@@ -108,6 +159,10 @@ pub struct Stores {
     pub invites: Arc<dyn InviteStore>,
     /// Verification codes.
     pub codes: Arc<dyn CodeStore>,
+    /// Friend lists.
+    pub friends: Arc<dyn FriendStore>,
+    /// Groups.
+    pub groups: Arc<dyn GroupStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -124,7 +179,9 @@ impl Stores {
             users: store.clone(),
             tokens: store.clone(),
             invites: store.clone(),
-            codes: store,
+            codes: store.clone(),
+            friends: store.clone(),
+            groups: store,
         }
     }
 }

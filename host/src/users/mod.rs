@@ -14,6 +14,7 @@ use tokio::sync::OnceCell;
 use crate::config::{Config, RegistrationMode};
 use crate::crypto::FieldCipher;
 use crate::error::{Conflict, Error, Result};
+use crate::groups::GroupService;
 use crate::mail::Mailer;
 use crate::store::{PendingCode, Stores};
 use crate::tokens::{self, TokenKeys, TokenKind};
@@ -176,6 +177,7 @@ pub struct UserService {
     cipher: Arc<FieldCipher>,
     mailer: Arc<Mailer>,
     uploads: Uploads,
+    groups: GroupService,
     policy: Policy,
     /// A digest to check against when the user does not exist, so a login costs the same
     /// time whether or not the name is registered.
@@ -197,6 +199,7 @@ impl UserService {
         cipher: Arc<FieldCipher>,
         mailer: Arc<Mailer>,
         uploads: Uploads,
+        groups: GroupService,
     ) -> Self {
         Self {
             stores,
@@ -204,6 +207,7 @@ impl UserService {
             cipher,
             mailer,
             uploads,
+            groups,
             policy: Policy {
                 bcrypt_cost: config.auth.bcrypt_cost,
                 registration: config.registration.mode,
@@ -350,6 +354,8 @@ impl UserService {
             return Err(Error::Forbidden("you can delete only your own account"));
         }
         self.check_password(username, password).await?;
+        // Groups first, so each owned group passes to a successor by the group policy.
+        self.groups.leave_all(caller.id).await?;
         if !self.stores.users.delete_user(caller.id).await? {
             return Err(Error::UserNotFound);
         }

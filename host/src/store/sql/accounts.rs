@@ -1,44 +1,12 @@
-//! The SQL backend: SQLite (the embedded default) and MySQL/MariaDB, through sqlx.
-//!
-//! One implementation serves both dialects through sqlx's `Any` driver: the schema keeps
-//! to types both share (BIGINT times, text), every statement uses `?` placeholders, and the
-//! few statements that differ branch on [`Dialect`]. SQLite gets a single-connection writer
-//! pool (SQLite has one writer anyway; this avoids busy errors from lock upgrades) and a
-//! pool of readers in WAL mode; MySQL uses one pool for both.
+//! Accounts in SQL: users, refresh tokens, invite keys and verification codes.
 
-use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
-
-use anyhow::Context;
 use async_trait::async_trait;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor, FromRow};
+use sqlx::FromRow;
 
-use crate::config::DatabaseConfig;
+use super::SqlStore;
 use crate::error::{Conflict, Error, Result};
 use crate::store::{CodeStore, InviteStore, PendingCode, TokenStore, UserStore};
 use crate::users::{NewUser, ProfileChange, User, UserId};
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
-static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");
-
-/// Which SQL dialect a store speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// SQLite 3.
-    Sqlite,
-    /// MySQL 8 or MariaDB 10.
-    Mysql,
-}
-
-/// Users, tokens, invites and codes in one SQL database.
-#[derive(Debug, Clone)]
-pub struct SqlStore {
-    read: AnyPool,
-    write: AnyPool,
-    dialect: Dialect,
-}
 
 #[derive(FromRow)]
 struct UserRow {
@@ -86,116 +54,7 @@ struct CodeRow {
 const USER_COLUMNS: &str = "id, username, password_digest, email_sealed, email_index, \
      phone_sealed, avatar, status, token_version, created_at, updated_at";
 
-impl SqlStore {
-    /// Connects to `config.url`, or to `confab.db` in `data_dir` when it is empty.
-    pub async fn connect(config: &DatabaseConfig, data_dir: &Path) -> anyhow::Result<Self> {
-        sqlx::any::install_default_drivers();
-        let url = if config.url.is_empty() {
-            let path = data_dir.join("confab.db");
-            format!("sqlite://{}?mode=rwc", path.display())
-        } else {
-            config.url.clone()
-        };
-        let dialect = if url.starts_with("sqlite:") {
-            Dialect::Sqlite
-        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
-            Dialect::Mysql
-        } else {
-            anyhow::bail!("database.url must start with sqlite: or mysql:");
-        };
-        let url = url.replacen("mariadb:", "mysql:", 1);
-        let options = AnyConnectOptions::from_str(&url)
-            .with_context(|| format!("database.url {}", redact(&url)))?;
-        match dialect {
-            Dialect::Sqlite => {
-                let write = sqlite_pool(1)
-                    .connect_with(options.clone())
-                    .await
-                    .with_context(|| format!("opening the SQLite database {}", redact(&url)))?;
-                let read = sqlite_pool(config.max_connections)
-                    .connect_with(options)
-                    .await
-                    .context("opening SQLite readers")?;
-                Ok(Self {
-                    read,
-                    write,
-                    dialect,
-                })
-            }
-            Dialect::Mysql => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(config.max_connections)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(options)
-                    .await
-                    .with_context(|| format!("connecting to MySQL at {}", redact(&url)))?;
-                Ok(Self {
-                    read: pool.clone(),
-                    write: pool,
-                    dialect,
-                })
-            }
-        }
-    }
-
-    /// Applies the dialect's migrations from `migrations/`.
-    pub async fn migrate(&self) -> anyhow::Result<()> {
-        let migrator = match self.dialect {
-            Dialect::Sqlite => &SQLITE_MIGRATIONS,
-            Dialect::Mysql => &MYSQL_MIGRATIONS,
-        };
-        migrator
-            .run(&self.write)
-            .await
-            .context("applying database migrations")
-    }
-
-    /// The dialect in use.
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
-    }
-
-    /// The pool for raw statements (tests read the stored bytes through it).
-    pub fn pool(&self) -> &AnyPool {
-        &self.write
-    }
-}
-
-fn sqlite_pool(max: u32) -> AnyPoolOptions {
-    AnyPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(Duration::from_secs(30))
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                // WAL lets readers run beside the writer; FULL sync makes an
-                // acknowledged write survive a power cut, not only a crash.
-                for pragma in [
-                    "PRAGMA journal_mode = WAL",
-                    "PRAGMA synchronous = FULL",
-                    "PRAGMA busy_timeout = 5000",
-                    "PRAGMA foreign_keys = ON",
-                ] {
-                    conn.execute(pragma).await?;
-                }
-                Ok(())
-            })
-        })
-}
-
-/// A URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
-/// Maps a unique-key violation to a conflict; everything else is internal.
-fn conflict_or_internal(err: sqlx::Error) -> Error {
+pub(super) fn conflict_or_internal(err: sqlx::Error) -> Error {
     if let sqlx::Error::Database(db) = &err {
         if db.is_unique_violation() {
             return if db.message().contains("email_index") {
@@ -208,7 +67,7 @@ fn conflict_or_internal(err: sqlx::Error) -> Error {
     Error::from(err)
 }
 
-fn is_unique_violation(err: &sqlx::Error) -> bool {
+pub(super) fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
@@ -343,6 +202,14 @@ impl UserStore for SqlStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        // Memberships still held (the service hands groups off first) leave their counts right.
+        sqlx::query(
+            "UPDATE chat_groups SET member_count = member_count - 1 \
+             WHERE id IN (SELECT group_id FROM group_members WHERE user_id = ?)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         for table in ["group_members", "refresh_tokens", "email_codes"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = ?"))
                 .bind(id)
@@ -507,22 +374,5 @@ impl CodeStore for SqlStore {
             .execute(&self.write)
             .await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_redacted_from_urls() {
-        assert_eq!(
-            redact("mysql://root:secret@127.0.0.1:3306/test"),
-            "mysql://root:***@127.0.0.1:3306/test"
-        );
-        assert_eq!(
-            redact("sqlite://./data/confab.db"),
-            "sqlite://./data/confab.db"
-        );
     }
 }

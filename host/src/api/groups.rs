@@ -1,0 +1,94 @@
+//! `/group/*` handlers.
+
+use axum::extract::State;
+use axum::response::Response;
+
+use crate::api::envelope::ok;
+use crate::api::params::Params;
+use crate::error::{Error, Result};
+use crate::groups::{GroupService, GroupView, MemberView, Role};
+use crate::users::Caller;
+
+/// `POST /group/create` (`group_name`|`name`, `desc`|`description`, `size`)
+pub(super) async fn create(
+    State(groups): State<GroupService>,
+    caller: Caller,
+    params: Params,
+) -> Result<Response> {
+    let name = params.required(&["group_name", "name"])?;
+    let desc = params.text(&["desc", "description"])?.unwrap_or_default();
+    let size = params.int(&["size"])?;
+    let group = groups.create(caller, &name, &desc, size).await?;
+    Ok(ok(GroupView::from(&group)))
+}
+
+/// `POST /group/join` (`group_id`)
+pub(super) async fn join(
+    State(groups): State<GroupService>,
+    caller: Caller,
+    params: Params,
+) -> Result<Response> {
+    groups.join(caller, params.id(&["group_id"])?).await?;
+    Ok(ok(()))
+}
+
+/// `GET /group/mine`
+pub(super) async fn mine(State(groups): State<GroupService>, caller: Caller) -> Result<Response> {
+    let list = groups.mine(caller).await?;
+    Ok(ok(list.iter().map(GroupView::from).collect::<Vec<_>>()))
+}
+
+/// `GET /group/joined`
+pub(super) async fn joined(State(groups): State<GroupService>, caller: Caller) -> Result<Response> {
+    let list = groups.joined(caller).await?;
+    Ok(ok(list.iter().map(GroupView::from).collect::<Vec<_>>()))
+}
+
+/// `DELETE /group/delete` (`group_id`): leave.
+pub(super) async fn leave(
+    State(groups): State<GroupService>,
+    caller: Caller,
+    params: Params,
+) -> Result<Response> {
+    groups.leave(caller, params.id(&["group_id"])?).await?;
+    Ok(ok(()))
+}
+
+/// `GET /group/members?group_id=`
+pub(super) async fn members(
+    State(groups): State<GroupService>,
+    caller: Caller,
+    params: Params,
+) -> Result<Response> {
+    let list = groups.members(caller, params.id(&["group_id"])?).await?;
+    Ok(ok(list.iter().map(MemberView::from).collect::<Vec<_>>()))
+}
+
+/// `POST /group/role` (`group_id`, `user_id`, `role`: 2 admin or 0 member): owner only.
+pub(super) async fn set_role(
+    State(groups): State<GroupService>,
+    caller: Caller,
+    params: Params,
+) -> Result<Response> {
+    let group = params.id(&["group_id"])?;
+    let target = params.id(&["user_id", "target_id"])?;
+    let role = params
+        .int(&["role"])?
+        .ok_or_else(|| Error::invalid("role is required: 2 (admin) or 0 (member)"))?;
+    let role = Role::from_number(role)
+        .ok_or_else(|| Error::invalid("role must be 2 (admin) or 0 (member)"))?;
+    groups.set_role(caller, group, target, role).await?;
+    Ok(ok(()))
+}
+
+/// `POST /group/remove` (`group_id`, `user_id`): owner or admin.
+pub(super) async fn remove(
+    State(groups): State<GroupService>,
+    caller: Caller,
+    params: Params,
+) -> Result<Response> {
+    let group = params.id(&["group_id"])?;
+    let target = params.id(&["user_id", "target_id"])?;
+    groups.remove(caller, group, target).await?;
+    Ok(ok(()))
+}

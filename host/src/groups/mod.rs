@@ -1,0 +1,452 @@
+//! Groups: creation, joining and leaving, roles, and the owner hand-off.
+//!
+//! Decisions that operators may want to change (who may join, who inherits a group) are
+//! asked of a [`GroupPolicy`]; everything that must always hold (the size limit, that only
+//! members act on a group, what each role may do) is enforced here and in the store.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::store::GroupStore;
+use crate::users::{now_millis, rfc3339, Caller, UserId};
+
+pub mod policy;
+
+pub use policy::{GroupPolicy, JoinDecision, OwnerHandoff, SeedPolicy};
+
+/// A group's numeric id.
+pub type GroupId = i64;
+
+/// Longest group name, in characters.
+const NAME_CHARS: usize = 64;
+/// Longest description, in characters (the seed's cap).
+const DESC_CHARS: usize = 100;
+/// How often a leave is retried when the group changed under it.
+const LEAVE_RETRIES: usize = 5;
+
+/// A member's role, with the seed's numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// 0: a plain member.
+    Member,
+    /// 1: the owner.
+    Owner,
+    /// 2: an admin.
+    Admin,
+}
+
+impl Role {
+    /// The seed's number for the role.
+    pub fn number(self) -> i64 {
+        match self {
+            Role::Member => 0,
+            Role::Owner => 1,
+            Role::Admin => 2,
+        }
+    }
+
+    /// The role with this number.
+    pub fn from_number(n: i64) -> Option<Self> {
+        match n {
+            0 => Some(Role::Member),
+            1 => Some(Role::Owner),
+            2 => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A stored group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Id.
+    pub id: GroupId,
+    /// Name.
+    pub name: String,
+    /// The owner's id.
+    pub owner: UserId,
+    /// Description.
+    pub description: String,
+    /// Most members allowed.
+    pub size: i64,
+    /// Members now.
+    pub member_count: i64,
+    /// Creation time, unix milliseconds.
+    pub created_at: i64,
+    /// Last change, unix milliseconds.
+    pub updated_at: i64,
+}
+
+/// What creating a group stores.
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    /// Name.
+    pub name: String,
+    /// Creator and owner.
+    pub owner: UserId,
+    /// Description.
+    pub description: String,
+    /// Most members allowed.
+    pub size: i64,
+    /// Now, unix milliseconds.
+    pub now: i64,
+}
+
+/// A member of a group with their public profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The user's id.
+    pub user: UserId,
+    /// Their name.
+    pub username: String,
+    /// Their avatar URL.
+    pub avatar: String,
+    /// Their role.
+    pub role: Role,
+    /// When they joined, unix milliseconds.
+    pub joined_at: i64,
+}
+
+/// A group as clients see it, in the seed's field names plus `member_count`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GroupView {
+    /// Id.
+    #[serde(rename = "ID")]
+    pub id: GroupId,
+    /// RFC 3339 creation time.
+    #[serde(rename = "CreatedAt")]
+    pub created_at: String,
+    /// RFC 3339 time of the last change.
+    #[serde(rename = "UpdatedAt")]
+    pub updated_at: String,
+    /// Always null.
+    #[serde(rename = "DeletedAt")]
+    pub deleted_at: Option<String>,
+    /// Name.
+    pub group_name: String,
+    /// Owner's id.
+    pub group_owner: UserId,
+    /// Description.
+    pub desc: String,
+    /// Most members allowed.
+    pub size: i64,
+    /// Members now.
+    pub member_count: i64,
+}
+
+impl From<&Group> for GroupView {
+    fn from(g: &Group) -> Self {
+        GroupView {
+            id: g.id,
+            created_at: rfc3339(g.created_at),
+            updated_at: rfc3339(g.updated_at),
+            deleted_at: None,
+            group_name: g.name.clone(),
+            group_owner: g.owner,
+            desc: g.description.clone(),
+            size: g.size,
+            member_count: g.member_count,
+        }
+    }
+}
+
+/// A member as clients see it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MemberView {
+    /// The user's id.
+    #[serde(rename = "ID")]
+    pub user: UserId,
+    /// Their name.
+    #[serde(rename = "UserName")]
+    pub username: String,
+    /// Their avatar.
+    #[serde(rename = "Avatar")]
+    pub avatar: String,
+    /// 1 owner, 2 admin, 0 member.
+    pub role: i64,
+    /// RFC 3339 time they joined.
+    #[serde(rename = "JoinedAt")]
+    pub joined_at: String,
+}
+
+impl From<&Member> for MemberView {
+    fn from(m: &Member) -> Self {
+        MemberView {
+            user: m.user,
+            username: m.username.clone(),
+            avatar: m.avatar.clone(),
+            role: m.role.number(),
+            joined_at: rfc3339(m.joined_at),
+        }
+    }
+}
+
+/// Limits on group creation.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupLimits {
+    /// Size given when the client gives none.
+    pub default_size: i64,
+    /// Largest size a client may ask for.
+    pub max_size: i64,
+}
+
+/// The group service.
+#[derive(Clone)]
+pub struct GroupService {
+    store: Arc<dyn GroupStore>,
+    policy: Arc<dyn GroupPolicy>,
+    limits: GroupLimits,
+}
+
+impl std::fmt::Debug for GroupService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupService")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GroupService {
+    /// Builds the service around a store and a policy.
+    pub fn new(
+        store: Arc<dyn GroupStore>,
+        policy: Arc<dyn GroupPolicy>,
+        limits: GroupLimits,
+    ) -> Self {
+        Self {
+            store,
+            policy,
+            limits,
+        }
+    }
+
+    /// Creates a group owned by the caller, who becomes its first member.
+    pub async fn create(
+        &self,
+        caller: Caller,
+        name: &str,
+        description: &str,
+        size: Option<i64>,
+    ) -> Result<Group> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::invalid("group_name is required"));
+        }
+        if name.chars().count() > NAME_CHARS {
+            return Err(Error::invalid(format!(
+                "group_name must be at most {NAME_CHARS} characters long"
+            )));
+        }
+        if description.chars().count() > DESC_CHARS {
+            return Err(Error::invalid(format!(
+                "desc must be at most {DESC_CHARS} characters long"
+            )));
+        }
+        let size = size.unwrap_or(self.limits.default_size);
+        if size < 1 || size > self.limits.max_size {
+            return Err(Error::invalid(format!(
+                "size must be between 1 and {}",
+                self.limits.max_size
+            )));
+        }
+        self.store
+            .create_group(NewGroup {
+                name: name.to_owned(),
+                owner: caller.id,
+                description: description.to_owned(),
+                size,
+                now: now_millis(),
+            })
+            .await
+    }
+
+    /// Adds the caller to a group, if the policy allows and it is not full.
+    pub async fn join(&self, caller: Caller, group: GroupId) -> Result<()> {
+        let found = self.existing(group).await?;
+        if self.store.role_of(group, caller.id).await?.is_some() {
+            return Err(Error::AlreadyMember);
+        }
+        match self
+            .policy
+            .on_join(&found, caller.id, found.member_count)
+            .await
+        {
+            JoinDecision::Allow => {}
+            JoinDecision::Full => return Err(Error::GroupFull),
+            JoinDecision::Deny(reason) => return Err(Error::PolicyDenied(reason)),
+        }
+        self.store.add_member(group, caller.id, now_millis()).await
+    }
+
+    /// Groups the caller owns.
+    pub async fn mine(&self, caller: Caller) -> Result<Vec<Group>> {
+        self.store.groups_owned(caller.id).await
+    }
+
+    /// Groups the caller is a member of, owned ones included.
+    pub async fn joined(&self, caller: Caller) -> Result<Vec<Group>> {
+        self.store.groups_joined(caller.id).await
+    }
+
+    /// The members of a group the caller belongs to.
+    pub async fn members(&self, caller: Caller, group: GroupId) -> Result<Vec<Member>> {
+        self.existing(group).await?;
+        self.require_member(group, caller.id).await?;
+        self.store.members(group).await
+    }
+
+    /// Whether `user` is a member of `group`.
+    pub async fn is_member(&self, group: GroupId, user: UserId) -> Result<bool> {
+        Ok(self.store.role_of(group, user).await?.is_some())
+    }
+
+    /// The caller leaves a group. An owner's group goes to the successor the policy names,
+    /// or is dissolved when the owner was alone.
+    pub async fn leave(&self, caller: Caller, group: GroupId) -> Result<()> {
+        self.existing(group).await?;
+        self.require_member(group, caller.id).await?;
+        self.leave_unchecked(group, caller.id).await
+    }
+
+    /// Removes `user` from every group, handing off the groups they own (account deletion).
+    pub async fn leave_all(&self, user: UserId) -> Result<()> {
+        for group in self.store.groups_joined(user).await? {
+            self.leave_unchecked(group.id, user).await?;
+        }
+        Ok(())
+    }
+
+    /// The owner makes a member an admin (`Role::Admin`) or a plain member again.
+    pub async fn set_role(
+        &self,
+        caller: Caller,
+        group: GroupId,
+        target: UserId,
+        role: Role,
+    ) -> Result<()> {
+        if role == Role::Owner {
+            return Err(Error::invalid(
+                "role must be 2 (admin) or 0 (member); ownership passes only when the owner leaves",
+            ));
+        }
+        let found = self.existing(group).await?;
+        self.require_member(group, caller.id).await?;
+        if found.owner != caller.id {
+            return Err(Error::Forbidden("only the group owner can change roles"));
+        }
+        if target == caller.id {
+            return Err(Error::Forbidden("the owner's own role cannot change"));
+        }
+        self.require_target(group, target).await?;
+        if !self
+            .store
+            .set_role(group, target, role, now_millis())
+            .await?
+        {
+            return Err(Error::NoGroup("that user is not a member of this group"));
+        }
+        Ok(())
+    }
+
+    /// The owner removes anyone else; an admin removes plain members only.
+    pub async fn remove(&self, caller: Caller, group: GroupId, target: UserId) -> Result<()> {
+        if target == caller.id {
+            return Err(Error::invalid(
+                "to leave a group yourself, use DELETE /group/delete",
+            ));
+        }
+        self.existing(group).await?;
+        let my_role = self.require_member(group, caller.id).await?;
+        let their_role = self.require_target(group, target).await?;
+        let allowed = match my_role {
+            Role::Owner => true,
+            Role::Admin => their_role == Role::Member,
+            Role::Member => false,
+        };
+        if !allowed {
+            return Err(Error::Forbidden(match my_role {
+                Role::Admin => "an admin cannot remove the owner or another admin",
+                _ => "only the owner and admins can remove members",
+            }));
+        }
+        if !self
+            .store
+            .remove_member(group, target, now_millis())
+            .await?
+        {
+            return Err(Error::NoGroup("that user is not a member of this group"));
+        }
+        Ok(())
+    }
+
+    async fn leave_unchecked(&self, group: GroupId, user: UserId) -> Result<()> {
+        for _ in 0..LEAVE_RETRIES {
+            let Some(found) = self.store.group(group).await? else {
+                return Ok(());
+            };
+            if found.owner != user {
+                self.store.remove_member(group, user, now_millis()).await?;
+                return Ok(());
+            }
+            let remaining: Vec<Member> = self
+                .store
+                .members(group)
+                .await?
+                .into_iter()
+                .filter(|m| m.user != user)
+                .collect();
+            let handed = if remaining.is_empty() {
+                self.store.dissolve_if_alone(group, user).await?
+            } else {
+                let successor = match self.policy.on_owner_leave(&found, &remaining).await {
+                    OwnerHandoff::NewOwner(id) if remaining.iter().any(|m| m.user == id) => id,
+                    OwnerHandoff::NewOwner(id) => {
+                        tracing::warn!(
+                            group,
+                            successor = id,
+                            "the group policy named a non-member; using the default successor"
+                        );
+                        policy::seed_successor(&remaining).unwrap_or(id)
+                    }
+                    OwnerHandoff::Dissolve => {
+                        self.store.dissolve(group).await?;
+                        return Ok(());
+                    }
+                };
+                self.store
+                    .hand_off(group, user, successor, now_millis())
+                    .await?
+            };
+            if handed {
+                return Ok(());
+            }
+            // The group changed between reading and writing (a join, a leave): decide again.
+        }
+        Err(Error::Internal(anyhow::anyhow!(
+            "group {group} kept changing while its owner left"
+        )))
+    }
+
+    async fn existing(&self, group: GroupId) -> Result<Group> {
+        self.store
+            .group(group)
+            .await?
+            .ok_or(Error::NoGroup("no such group"))
+    }
+
+    async fn require_target(&self, group: GroupId, user: UserId) -> Result<Role> {
+        self.store
+            .role_of(group, user)
+            .await?
+            .ok_or(Error::NoGroup("that user is not a member of this group"))
+    }
+
+    async fn require_member(&self, group: GroupId, user: UserId) -> Result<Role> {
+        self.store
+            .role_of(group, user)
+            .await?
+            .ok_or(Error::NoGroup("not a member of this group"))
+    }
+}

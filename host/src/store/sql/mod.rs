@@ -1,0 +1,166 @@
+//! The SQL backend: SQLite (the embedded default) and MySQL/MariaDB, through sqlx.
+//!
+//! One implementation serves both dialects through sqlx's `Any` driver: the schema keeps
+//! to types both share (BIGINT times, text), every statement uses `?` placeholders, and the
+//! few statements that differ branch on [`Dialect`]. SQLite gets a single-connection writer
+//! pool (SQLite has one writer anyway; this avoids busy errors from lock upgrades) and a
+//! pool of readers in WAL mode; MySQL uses one pool for both.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+use crate::config::DatabaseConfig;
+
+mod accounts;
+mod social;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");
+
+/// Which SQL dialect a store speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite 3.
+    Sqlite,
+    /// MySQL 8 or MariaDB 10.
+    Mysql,
+}
+
+/// Users, tokens, invites and codes in one SQL database.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    read: AnyPool,
+    write: AnyPool,
+    dialect: Dialect,
+}
+
+impl SqlStore {
+    /// Connects to `config.url`, or to `confab.db` in `data_dir` when it is empty.
+    pub async fn connect(config: &DatabaseConfig, data_dir: &Path) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let url = if config.url.is_empty() {
+            let path = data_dir.join("confab.db");
+            format!("sqlite://{}?mode=rwc", path.display())
+        } else {
+            config.url.clone()
+        };
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            Dialect::Mysql
+        } else {
+            anyhow::bail!("database.url must start with sqlite: or mysql:");
+        };
+        let url = url.replacen("mariadb:", "mysql:", 1);
+        let options = AnyConnectOptions::from_str(&url)
+            .with_context(|| format!("database.url {}", redact(&url)))?;
+        match dialect {
+            Dialect::Sqlite => {
+                let write = sqlite_pool(1)
+                    .connect_with(options.clone())
+                    .await
+                    .with_context(|| format!("opening the SQLite database {}", redact(&url)))?;
+                let read = sqlite_pool(config.max_connections)
+                    .connect_with(options)
+                    .await
+                    .context("opening SQLite readers")?;
+                Ok(Self {
+                    read,
+                    write,
+                    dialect,
+                })
+            }
+            Dialect::Mysql => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(config.max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+                    .with_context(|| format!("connecting to MySQL at {}", redact(&url)))?;
+                Ok(Self {
+                    read: pool.clone(),
+                    write: pool,
+                    dialect,
+                })
+            }
+        }
+    }
+
+    /// Applies the dialect's migrations from `migrations/`.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Mysql => &MYSQL_MIGRATIONS,
+        };
+        migrator
+            .run(&self.write)
+            .await
+            .context("applying database migrations")
+    }
+
+    /// The dialect in use.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The pool for raw statements (tests read the stored bytes through it).
+    pub fn pool(&self) -> &AnyPool {
+        &self.write
+    }
+}
+
+fn sqlite_pool(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; FULL sync makes an
+                // acknowledged write survive a power cut, not only a crash.
+                for pragma in [
+                    "PRAGMA journal_mode = WAL",
+                    "PRAGMA synchronous = FULL",
+                    "PRAGMA busy_timeout = 5000",
+                    "PRAGMA foreign_keys = ON",
+                ] {
+                    conn.execute(pragma).await?;
+                }
+                Ok(())
+            })
+        })
+}
+
+/// A URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Maps a unique-key violation to a conflict; everything else is internal.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact("mysql://root:secret@127.0.0.1:3306/test"),
+            "mysql://root:***@127.0.0.1:3306/test"
+        );
+        assert_eq!(
+            redact("sqlite://./data/confab.db"),
+            "sqlite://./data/confab.db"
+        );
+    }
+}
