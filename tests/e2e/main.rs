@@ -3,6 +3,8 @@
 mod accounts;
 mod bad_input;
 mod email;
+mod friends;
+mod groups;
 mod storage;
 mod tokens;
 mod uploads;

@@ -1,0 +1,419 @@
+//! Groups over HTTP: create, join, lists, members, roles, removal, leaving and the owner
+//! hand-off, with every error code.
+
+use confab_e2e::{spawn_app, TestApp, TestUser};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn create(app: &TestApp, user: &TestUser, body: Value) -> i64 {
+    let reply = app
+        .json(Method::POST, "/group/create", Some(&user.access), body)
+        .await;
+    reply.expect(200, 200);
+    reply.data()["ID"].as_i64().expect("group id")
+}
+
+async fn join(app: &TestApp, user: &TestUser, group: i64) -> confab_e2e::Reply {
+    app.json(
+        Method::POST,
+        "/group/join",
+        Some(&user.access),
+        json!({ "group_id": group }),
+    )
+    .await
+}
+
+async fn leave(app: &TestApp, user: &TestUser, group: i64) -> confab_e2e::Reply {
+    let form = reqwest::multipart::Form::new().text("group_id", group.to_string());
+    app.send(
+        app.request(Method::DELETE, "/group/delete", Some(&user.access))
+            .multipart(form),
+    )
+    .await
+}
+
+async fn set_role(
+    app: &TestApp,
+    g: i64,
+    by: &TestUser,
+    target: i64,
+    role: Value,
+) -> confab_e2e::Reply {
+    app.json(
+        Method::POST,
+        "/group/role",
+        Some(&by.access),
+        json!({ "group_id": g, "user_id": target, "role": role }),
+    )
+    .await
+}
+
+async fn remove(app: &TestApp, g: i64, by: &TestUser, target: i64) -> confab_e2e::Reply {
+    app.json(
+        Method::POST,
+        "/group/remove",
+        Some(&by.access),
+        json!({ "group_id": g, "user_id": target }),
+    )
+    .await
+}
+
+async fn members(app: &TestApp, user: &TestUser, group: i64) -> Vec<(i64, i64)> {
+    let reply = app
+        .get(
+            "/group/members",
+            Some(&user.access),
+            &[("group_id", &group.to_string())],
+        )
+        .await;
+    reply.expect(200, 200);
+    reply
+        .data()
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| {
+            (
+                m["ID"].as_i64().expect("ID"),
+                m["role"].as_i64().expect("role"),
+            )
+        })
+        .collect()
+}
+
+async fn owner_of(app: &TestApp, user: &TestUser, group: i64) -> Option<i64> {
+    let joined = app.get("/group/joined", Some(&user.access), &[]).await;
+    joined
+        .data()
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|g| g["ID"] == group)
+        .map(|g| g["group_owner"].as_i64().expect("owner"))
+}
+
+#[tokio::test]
+async fn create_join_and_list_groups() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+
+    let reply = app
+        .json(
+            Method::POST,
+            "/group/create",
+            Some(&alice.access),
+            json!({ "group_name": "debug", "desc": "用于测试的群" }),
+        )
+        .await;
+    reply.expect(200, 200);
+    let g = reply.data();
+    for key in [
+        "ID",
+        "CreatedAt",
+        "UpdatedAt",
+        "DeletedAt",
+        "group_name",
+        "group_owner",
+        "desc",
+        "size",
+    ] {
+        assert!(g.get(key).is_some(), "{key} in {g}");
+    }
+    assert_eq!(g["group_name"], "debug");
+    assert_eq!(g["desc"], "用于测试的群");
+    assert_eq!(g["group_owner"], alice.id);
+    assert_eq!(g["size"], 200);
+    let first = g["ID"].as_i64().expect("id");
+
+    // The upstream code's spellings, as a form with a string size.
+    let second = app
+        .form(
+            Method::POST,
+            "/group/create",
+            Some(&alice.access),
+            &[("name", "other"), ("description", "d"), ("size", "5")],
+        )
+        .await;
+    second.expect(200, 200);
+    assert_eq!(second.data()["size"], 5);
+    let second = second.data()["ID"].as_i64().expect("id");
+
+    join(&app, &bob, first).await.expect(200, 200);
+    join(&app, &bob, first).await.expect(200, 30010);
+
+    let mine = app.get("/group/mine", Some(&alice.access), &[]).await;
+    let ids: Vec<_> = mine
+        .data()
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|g| g["ID"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!(first), json!(second)]);
+    assert_eq!(
+        app.get("/group/mine", Some(&bob.access), &[]).await.data(),
+        &json!([])
+    );
+    let joined = app.get("/group/joined", Some(&bob.access), &[]).await;
+    assert_eq!(joined.data().as_array().expect("array").len(), 1);
+    assert_eq!(joined.data()[0]["member_count"], 2);
+
+    let list = app
+        .get(
+            "/group/members",
+            Some(&bob.access),
+            &[("group_id", &first.to_string())],
+        )
+        .await;
+    list.expect(200, 200);
+    assert_eq!(list.data()[0]["UserName"], alice.name.as_str());
+    assert_eq!(list.data()[0]["role"], 1);
+    assert_eq!(list.data()[1]["ID"], bob.id);
+    assert_eq!(list.data()[1]["role"], 0);
+    assert!(list.data()[1]["JoinedAt"].as_str().is_some());
+}
+
+#[tokio::test]
+async fn group_errors() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    let g = create(&app, &alice, json!({ "group_name": "tiny", "size": 2 })).await;
+
+    join(&app, &bob, g).await.expect(200, 200);
+    join(&app, &carol, g).await.expect(200, 30008);
+    join(&app, &carol, 987_654).await.expect(200, 30009);
+    app.json(
+        Method::POST,
+        "/group/join",
+        Some(&carol.access),
+        json!({ "group_id": "x1" }),
+    )
+    .await
+    .expect(400, 400);
+    app.json(Method::POST, "/group/join", Some(&carol.access), json!({}))
+        .await
+        .expect(400, 400);
+    leave(&app, &carol, g).await.expect(200, 30009);
+    app.get(
+        "/group/members",
+        Some(&carol.access),
+        &[("group_id", &g.to_string())],
+    )
+    .await
+    .expect(200, 30009);
+
+    for body in [
+        json!({ "desc": "no name" }),
+        json!({ "group_name": "   " }),
+        json!({ "group_name": "x".repeat(65) }),
+        json!({ "group_name": "ok", "desc": "d".repeat(101) }),
+        json!({ "group_name": "ok", "size": 0 }),
+        json!({ "group_name": "ok", "size": 100_000 }),
+        json!({ "group_name": "ok", "size": "many" }),
+        json!({ "group_name": { "nested": true } }),
+    ] {
+        let reply = app
+            .json(
+                Method::POST,
+                "/group/create",
+                Some(&alice.access),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(
+            (reply.http, reply.code()),
+            (400, 400),
+            "{body}: {}",
+            reply.body
+        );
+    }
+    app.json(
+        Method::POST,
+        "/group/create",
+        None,
+        json!({ "group_name": "x" }),
+    )
+    .await
+    .expect(401, 30001);
+}
+
+#[tokio::test]
+async fn roles_and_removal_follow_the_rules() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let admin = app.user("admin").await;
+    let second_admin = app.user("admin2").await;
+    let member = app.user("member").await;
+    let other = app.user("member2").await;
+    let g = create(&app, &owner, json!({ "group_name": "roles" })).await;
+    for u in [&admin, &second_admin, &member, &other] {
+        join(&app, u, g).await.expect(200, 200);
+    }
+    set_role(&app, g, &owner, admin.id, json!(2))
+        .await
+        .expect(200, 200);
+    set_role(&app, g, &owner, second_admin.id, json!("2"))
+        .await
+        .expect(200, 200);
+    set_role(&app, g, &admin, member.id, json!(2))
+        .await
+        .expect(200, 30012);
+    set_role(&app, g, &member, member.id, json!(2))
+        .await
+        .expect(200, 30012);
+    set_role(&app, g, &owner, owner.id, json!(0))
+        .await
+        .expect(200, 30012);
+    set_role(&app, g, &owner, admin.id, json!(1))
+        .await
+        .expect(400, 400);
+    set_role(&app, g, &owner, admin.id, json!(7))
+        .await
+        .expect(400, 400);
+    set_role(&app, g, &owner, 987_654, json!(2))
+        .await
+        .expect(200, 30009);
+
+    remove(&app, g, &admin, owner.id).await.expect(200, 30012);
+    remove(&app, g, &admin, second_admin.id)
+        .await
+        .expect(200, 30012);
+    remove(&app, g, &member, other.id).await.expect(200, 30012);
+    remove(&app, g, &admin, admin.id).await.expect(400, 400);
+    remove(&app, g, &admin, member.id).await.expect(200, 200);
+    remove(&app, g, &admin, member.id).await.expect(200, 30009);
+    remove(&app, g, &owner, second_admin.id)
+        .await
+        .expect(200, 200);
+
+    // Demoted, an admin loses the power to remove.
+    set_role(&app, g, &owner, admin.id, json!(0))
+        .await
+        .expect(200, 200);
+    remove(&app, g, &admin, other.id).await.expect(200, 30012);
+
+    let now = members(&app, &owner, g).await;
+    assert_eq!(now, vec![(owner.id, 1), (admin.id, 0), (other.id, 0)]);
+    // A removed member no longer sees the group.
+    app.get(
+        "/group/members",
+        Some(&member.access),
+        &[("group_id", &g.to_string())],
+    )
+    .await
+    .expect(200, 30009);
+}
+
+#[tokio::test]
+async fn owner_hand_off_prefers_an_admin() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let early = app.user("early").await;
+    let admin = app.user("admin").await;
+    let g = create(&app, &owner, json!({ "group_name": "handoff" })).await;
+    join(&app, &early, g).await.expect(200, 200);
+    join(&app, &admin, g).await.expect(200, 200);
+    app.json(
+        Method::POST,
+        "/group/role",
+        Some(&owner.access),
+        json!({ "group_id": g, "user_id": admin.id, "role": 2 }),
+    )
+    .await
+    .expect(200, 200);
+
+    leave(&app, &owner, g).await.expect(200, 200);
+    assert_eq!(owner_of(&app, &admin, g).await, Some(admin.id));
+    assert_eq!(
+        members(&app, &admin, g).await,
+        vec![(early.id, 0), (admin.id, 1)]
+    );
+    assert_eq!(
+        app.get("/group/joined", Some(&owner.access), &[])
+            .await
+            .data(),
+        &json!([])
+    );
+    let mine = app.get("/group/mine", Some(&admin.access), &[]).await;
+    assert_eq!(mine.data()[0]["ID"], g);
+}
+
+#[tokio::test]
+async fn owner_hand_off_without_admin_picks_the_earliest_member() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let first = app.user("first").await;
+    let second = app.user("second").await;
+    let g = create(&app, &owner, json!({ "group_name": "earliest" })).await;
+    join(&app, &first, g).await.expect(200, 200);
+    join(&app, &second, g).await.expect(200, 200);
+    leave(&app, &owner, g).await.expect(200, 200);
+    assert_eq!(owner_of(&app, &first, g).await, Some(first.id));
+    assert_eq!(
+        members(&app, &second, g).await,
+        vec![(first.id, 1), (second.id, 0)]
+    );
+    // The group keeps its seat count right: the owner's seat is free again.
+    let joined = app.get("/group/joined", Some(&second.access), &[]).await;
+    assert_eq!(joined.data()[0]["member_count"], 2);
+}
+
+#[tokio::test]
+async fn a_lone_owner_leaving_dissolves_the_group() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let late = app.user("late").await;
+    let g = create(&app, &owner, json!({ "group_name": "alone" })).await;
+    leave(&app, &owner, g).await.expect(200, 200);
+    assert_eq!(
+        app.get("/group/mine", Some(&owner.access), &[])
+            .await
+            .data(),
+        &json!([])
+    );
+    join(&app, &late, g).await.expect(200, 30009);
+}
+
+#[tokio::test]
+async fn deleting_an_owner_hands_their_groups_off() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let heir = app.user("heir").await;
+    let g = create(&app, &owner, json!({ "group_name": "inherit" })).await;
+    let solo = create(&app, &owner, json!({ "group_name": "solo" })).await;
+    join(&app, &heir, g).await.expect(200, 200);
+    let other = create(&app, &heir, json!({ "group_name": "heirs" })).await;
+    join(&app, &owner, other).await.expect(200, 200);
+
+    app.form(
+        Method::DELETE,
+        "/user/delete",
+        Some(&owner.access),
+        &[("username", &owner.name), ("password", &owner.password)],
+    )
+    .await
+    .expect(200, 200);
+    assert_eq!(owner_of(&app, &heir, g).await, Some(heir.id));
+    assert_eq!(members(&app, &heir, g).await, vec![(heir.id, 1)]);
+    assert_eq!(members(&app, &heir, other).await, vec![(heir.id, 1)]);
+    join(&app, &heir, solo).await.expect(200, 30009);
+}
+
+#[tokio::test]
+async fn fifty_parallel_joins_fill_a_group_of_ten_exactly() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let g = create(&app, &owner, json!({ "group_name": "race", "size": 10 })).await;
+    let mut users = Vec::new();
+    for i in 0..50 {
+        users.push(app.user(&format!("j{i}")).await);
+    }
+    let replies = futures::future::join_all(users.iter().map(|u| join(&app, u, g))).await;
+    let ok = replies.iter().filter(|r| r.code() == 200).count();
+    let full = replies.iter().filter(|r| r.code() == 30008).count();
+    assert_eq!((ok, full), (9, 41), "the owner holds the tenth seat");
+    assert_eq!(members(&app, &owner, g).await.len(), 10);
+}
