@@ -162,6 +162,9 @@ pub struct SmtpConfig {
     pub username: String,
     /// Password for `username`.
     pub password: String,
+    /// A PEM file with an extra CA to trust for the relay's certificate; empty: only the
+    /// usual web roots.
+    pub ca_file: PathBuf,
 }
 
 /// `[uploads]`
@@ -271,6 +274,7 @@ impl Default for SmtpConfig {
             security: SmtpSecurity::Starttls,
             username: String::new(),
             password: String::new(),
+            ca_file: PathBuf::new(),
         }
     }
 }

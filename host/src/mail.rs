@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::config::{EmailConfig, MailTransport, SmtpSecurity};
+use crate::config::{EmailConfig, MailTransport, SmtpConfig, SmtpSecurity};
 
 enum Transport {
     File(AsyncFileTransport<Tokio1Executor>),
@@ -44,26 +45,7 @@ impl Mailer {
                     .with_context(|| format!("creating {}", mail_dir.display()))?;
                 Transport::File(AsyncFileTransport::new(mail_dir))
             }
-            MailTransport::Smtp => {
-                let smtp = &config.smtp;
-                let builder = match smtp.security {
-                    SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
-                    SmtpSecurity::Starttls => {
-                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
-                    }
-                }
-                .with_context(|| format!("email.smtp.host {:?}", smtp.host))?
-                .port(smtp.port);
-                let builder = if smtp.username.is_empty() {
-                    builder
-                } else {
-                    builder.credentials(Credentials::new(
-                        smtp.username.clone(),
-                        smtp.password.clone(),
-                    ))
-                };
-                Transport::Smtp(builder.build())
-            }
+            MailTransport::Smtp => Transport::Smtp(smtp_transport(&config.smtp)?),
         };
         Ok(Self { from, transport })
     }
@@ -97,6 +79,38 @@ impl Mailer {
         }
         Ok(())
     }
+}
+
+/// An SMTP transport that always speaks TLS, trusting the web's roots and, when given,
+/// the CA in `ca_file` (for relays with an internal certificate authority).
+fn smtp_transport(smtp: &SmtpConfig) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let mut tls = TlsParameters::builder(smtp.host.clone());
+    if !smtp.ca_file.as_os_str().is_empty() {
+        let pem = std::fs::read(&smtp.ca_file)
+            .with_context(|| format!("reading email.smtp.ca_file {}", smtp.ca_file.display()))?;
+        let cert =
+            Certificate::from_pem(&pem).context("email.smtp.ca_file is not a PEM certificate")?;
+        tls = tls.add_root_certificate(cert);
+    }
+    let tls = tls.build_rustls().context("setting up TLS for SMTP")?;
+    // `builder_dangerous` only means "no TLS chosen yet": one is always set here, and
+    // there is no clear-text fallback.
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+        .port(smtp.port)
+        .timeout(Some(std::time::Duration::from_secs(20)))
+        .tls(match smtp.security {
+            SmtpSecurity::Tls => Tls::Wrapper(tls),
+            SmtpSecurity::Starttls => Tls::Required(tls),
+        });
+    let builder = if smtp.username.is_empty() {
+        builder
+    } else {
+        builder.credentials(Credentials::new(
+            smtp.username.clone(),
+            smtp.password.clone(),
+        ))
+    };
+    Ok(builder.build())
 }
 
 /// The folder the file transport writes to.

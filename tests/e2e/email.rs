@@ -221,3 +221,105 @@ async fn update_and_email_check_reject_bad_input() {
     .await
     .expect(200, 30015);
 }
+
+mod smtp {
+    use confab::config::{MailTransport, SmtpSecurity};
+    use confab_e2e::smtp::{start, RelayTls};
+    use confab_e2e::{spawn_with, TestApp};
+    use reqwest::Method;
+    use std::time::Duration;
+
+    async fn app_for(
+        relay_port: u16,
+        security: SmtpSecurity,
+        ca: Option<&str>,
+    ) -> (TestApp, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca_file = dir.path().join("ca.pem");
+        if let Some(pem) = ca {
+            std::fs::write(&ca_file, pem).expect("write CA");
+        }
+        let app = spawn_with(|c| {
+            c.email.transport = MailTransport::Smtp;
+            c.email.smtp.host = "localhost".to_owned();
+            c.email.smtp.port = relay_port;
+            c.email.smtp.security = security;
+            if ca.is_some() {
+                c.email.smtp.ca_file = ca_file.clone();
+            }
+        })
+        .await;
+        (app, dir)
+    }
+
+    async fn email_check(app: &TestApp, token: &str, email: &str) -> confab_e2e::Reply {
+        app.send(
+            app.request(Method::POST, "/user/emailCheck", Some(token))
+                .query(&[("email", email)]),
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn codes_are_sent_over_starttls_and_implicit_tls() {
+        for (mode, security) in [
+            (RelayTls::Starttls, SmtpSecurity::Starttls),
+            (RelayTls::Implicit, SmtpSecurity::Tls),
+        ] {
+            let mut relay = start(mode).await;
+            let (app, _dir) = app_for(relay.port, security, Some(&relay.ca_pem)).await;
+            let user = app.user("smtp").await;
+            let address = format!("{}@example.com", user.name);
+            email_check(&app, &user.access, &address)
+                .await
+                .expect(200, 200);
+            let (rcpt, data) = tokio::time::timeout(Duration::from_secs(20), relay.messages.recv())
+                .await
+                .expect("the relay got a message in time")
+                .expect("a message");
+            assert_eq!(rcpt, vec![address.clone()], "{mode:?}");
+            let at = data
+                .find("verification code is ")
+                .expect("code in the mail")
+                + 21;
+            let code = &data[at..at + 6];
+            app.form(
+                Method::PUT,
+                "/user/update",
+                Some(&user.access),
+                &[("email", &address), ("verification_code", code)],
+            )
+            .await
+            .expect(200, 200);
+        }
+    }
+
+    #[tokio::test]
+    async fn no_clear_text_fallback_and_no_untrusted_relay() {
+        // A relay without TLS.
+        let mut plain = start(RelayTls::None).await;
+        let (app, _dir) = app_for(plain.port, SmtpSecurity::Starttls, None).await;
+        let user = app.user("plain").await;
+        let address = format!("{}@example.com", user.name);
+        let reply = email_check(&app, &user.access, &address).await;
+        reply.expect(500, 500);
+        assert_eq!(reply.error(), "internal error");
+        assert!(
+            plain.messages.try_recv().is_err(),
+            "nothing went out in clear text"
+        );
+        // The failed send does not count against the resend limit.
+        email_check(&app, &user.access, &address)
+            .await
+            .expect(500, 500);
+
+        // A TLS relay whose certificate nobody trusts.
+        let mut untrusted = start(RelayTls::Starttls).await;
+        let (app, _dir) = app_for(untrusted.port, SmtpSecurity::Starttls, None).await;
+        let user = app.user("untrusted").await;
+        email_check(&app, &user.access, &format!("{}@example.com", user.name))
+            .await
+            .expect(500, 500);
+        assert!(untrusted.messages.try_recv().is_err());
+    }
+}

@@ -1,6 +1,8 @@
 //! The end-to-end harness: a real Confab server on a free port with its own data folder,
 //! and a small HTTP client that speaks its envelope.
 
+pub mod smtp;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
