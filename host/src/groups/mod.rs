@@ -450,3 +450,123 @@ impl GroupService {
             .ok_or(Error::NoGroup("not a member of this group"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseConfig;
+    use crate::store::{SqlStore, Stores};
+    use crate::users::NewUser;
+    use async_trait::async_trait;
+
+    /// A policy that refuses one user and always names a fixed successor.
+    struct Custom {
+        banned: UserId,
+        heir: OwnerHandoff,
+    }
+
+    #[async_trait]
+    impl GroupPolicy for Custom {
+        async fn on_join(&self, _group: &Group, user: UserId, _count: i64) -> JoinDecision {
+            if user == self.banned {
+                JoinDecision::Deny("banned by the test policy".to_owned())
+            } else {
+                JoinDecision::Allow
+            }
+        }
+
+        async fn on_owner_leave(&self, _group: &Group, _remaining: &[Member]) -> OwnerHandoff {
+            self.heir
+        }
+    }
+
+    async fn setup() -> (tempfile::TempDir, Stores, Vec<Caller>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sql = SqlStore::connect(&DatabaseConfig::default(), dir.path())
+            .await
+            .expect("connect");
+        sql.migrate().await.expect("migrate");
+        let stores = Stores::from_sql(sql);
+        let mut users = Vec::new();
+        for name in ["owner", "first", "second", "banned"] {
+            let user = stores
+                .users
+                .create_user(
+                    NewUser {
+                        username: name.to_owned(),
+                        password_digest: "x".to_owned(),
+                        status: "active".to_owned(),
+                        now: 0,
+                    },
+                    None,
+                )
+                .await
+                .expect("user");
+            users.push(Caller { id: user.id });
+        }
+        (dir, stores, users)
+    }
+
+    fn service(stores: &Stores, policy: Custom) -> GroupService {
+        GroupService::new(
+            stores.groups.clone(),
+            Arc::new(policy),
+            GroupLimits {
+                default_size: 10,
+                max_size: 10,
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn the_policy_decides_joins_and_successors() {
+        let (_dir, stores, u) = setup().await;
+        let groups = service(
+            &stores,
+            Custom {
+                banned: u[3].id,
+                heir: OwnerHandoff::NewOwner(u[2].id),
+            },
+        );
+        let g = groups.create(u[0], "g", "", None).await.expect("create");
+        groups.join(u[1], g.id).await.expect("first joins");
+        groups.join(u[2], g.id).await.expect("second joins");
+        let denied = groups.join(u[3], g.id).await;
+        assert!(
+            matches!(&denied, Err(Error::PolicyDenied(r)) if r == "banned by the test policy"),
+            "{denied:?}"
+        );
+        // The default would pick the earliest member; this policy names the second.
+        groups.leave(u[0], g.id).await.expect("owner leaves");
+        let after = stores.groups.group(g.id).await.expect("g").expect("g");
+        assert_eq!(after.owner, u[2].id);
+    }
+
+    #[tokio::test]
+    async fn a_non_member_successor_falls_back_and_dissolve_is_obeyed() {
+        let (_dir, stores, u) = setup().await;
+        let groups = service(
+            &stores,
+            Custom {
+                banned: 0,
+                heir: OwnerHandoff::NewOwner(u[3].id),
+            },
+        );
+        let g = groups.create(u[0], "g", "", None).await.expect("create");
+        groups.join(u[1], g.id).await.expect("join");
+        groups.join(u[2], g.id).await.expect("join");
+        groups.leave(u[0], g.id).await.expect("leave");
+        let after = stores.groups.group(g.id).await.expect("g").expect("g");
+        assert_eq!(after.owner, u[1].id, "the seed's successor, not a stranger");
+
+        let dissolver = service(
+            &stores,
+            Custom {
+                banned: 0,
+                heir: OwnerHandoff::Dissolve,
+            },
+        );
+        dissolver.leave(u[1], g.id).await.expect("leave");
+        assert_eq!(stores.groups.group(g.id).await.expect("gone"), None);
+    }
+}
