@@ -274,19 +274,9 @@ impl UserService {
 
     /// Trades a refresh token for a new pair; the old refresh token stops working.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
-        let claims = self.keys.verify(refresh_token, TokenKind::Refresh)?;
-        let id = claims.user()?;
+        let (user, claims) = self.verified(refresh_token, TokenKind::Refresh).await?;
         let jti = claims.jti.as_deref().unwrap_or_default();
-        let user = self
-            .stores
-            .users
-            .user_by_id(id)
-            .await?
-            .ok_or(Error::InvalidToken("the token's user no longer exists"))?;
-        if user.token_version != claims.ver {
-            return Err(Error::InvalidToken("the token has been revoked"));
-        }
-        if !self.stores.tokens.consume_refresh(jti, id).await? {
+        if !self.stores.tokens.consume_refresh(jti, user.id).await? {
             return Err(Error::InvalidToken(
                 "the refresh token was already used or revoked",
             ));
@@ -302,18 +292,23 @@ impl UserService {
 
     /// The caller behind an access token, checked against the stored token version.
     pub async fn authenticate(&self, token: &str) -> Result<Caller> {
-        let claims = self.keys.verify(token, TokenKind::Access)?;
-        let id = claims.user()?;
+        let (user, _) = self.verified(token, TokenKind::Access).await?;
+        Ok(Caller { id: user.id })
+    }
+
+    /// A token's claims and its user, who must still exist at the token's version.
+    async fn verified(&self, token: &str, kind: TokenKind) -> Result<(User, tokens::Claims)> {
+        let claims = self.keys.verify(token, kind)?;
         let user = self
             .stores
             .users
-            .user_by_id(id)
+            .user_by_id(claims.user()?)
             .await?
             .ok_or(Error::InvalidToken("the token's user no longer exists"))?;
         if user.token_version != claims.ver {
             return Err(Error::InvalidToken("the token has been revoked"));
         }
-        Ok(Caller { id })
+        Ok((user, claims))
     }
 
     /// The caller's own profile, with email and phone.
