@@ -139,10 +139,24 @@ impl App {
             }
         });
         let router = api::router(self.state);
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP");
+        // After the signal, requests in flight get a grace period, then the server stops
+        // regardless, so a stuck client cannot hold a deploy hostage.
+        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        let serve = axum::serve(self.listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(true);
+        });
+        let grace = async move {
+            let _ = stopping_rx.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(api::SHUTDOWN_GRACE).await;
+        };
+        let served = tokio::select! {
+            served = serve => served.context("serving HTTP"),
+            () = grace => {
+                tracing::warn!("requests still running after the shutdown grace period; stopping anyway");
+                Ok(())
+            }
+        };
         janitor.abort();
         served
     }

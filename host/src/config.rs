@@ -389,13 +389,16 @@ impl Config {
     }
 
     /// A configuration for tests: a free port on loopback, the given data folder, a cheap
-    /// bcrypt cost and a fixed token secret the test can sign its own tokens with.
+    /// bcrypt cost and a fresh random token secret that the test can read.
     pub fn for_tests(data_dir: &Path) -> Self {
         let mut config = Config::default();
         config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.server.data_dir = data_dir.to_path_buf();
         config.auth.bcrypt_cost = 4;
-        config.auth.jwt_secret = "test-secret-test-secret-test-secret".to_owned();
+        // Random per call, but known to the test, which may sign its own tokens with it.
+        let mut secret = [0u8; 24];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut secret);
+        config.auth.jwt_secret = hex::encode(secret);
         config.log.filter = "warn".to_owned();
         config
     }

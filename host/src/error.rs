@@ -9,12 +9,16 @@ use std::fmt;
 
 /// A wire code: the `status` of a REST envelope or the `code` of a WebSocket frame.
 ///
-/// Codes below 30011 and the 500xx block are the seed's and keep their number and text; the
-/// codes from 30011 up are Confab's own.
+/// Codes up to 30010 and the 500xx block are the seed's and keep their number and text;
+/// the codes from 30011 up are Confab's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Code {
     /// 200: success.
     Ok,
+    /// 201: the seed's "password changed" (kept for its table; not sent today).
+    PasswordChanged,
+    /// 202: the seed's "third-party account not bound" (kept for its table; not sent).
+    NotBound,
     /// 500: a generic failure (the seed uses it for duplicate names and bad credentials).
     Fail,
     /// 400: the request's parameters are missing or malformed.
@@ -41,6 +45,18 @@ pub enum Code {
     NoGroup,
     /// 30010: the user is already a member of the group.
     AlreadyMember,
+    /// 50001: a chat message for the receiver.
+    WsMessage,
+    /// 50002: connected / request done.
+    WsOk,
+    /// 50003: no more history.
+    WsEnd,
+    /// 50004: sent; the peer is online.
+    WsOnline,
+    /// 50005: sent; the peer is offline and will read it later.
+    WsOffline,
+    /// 50006: refused by a limit (the stranger rule).
+    WsLimit,
     /// 30011: no such user.
     UserNotFound,
     /// 30012: the caller's role or ownership does not allow this.
@@ -73,8 +89,10 @@ pub enum Code {
 
 impl Code {
     /// Every code, in table order (used by the README's table test).
-    pub const ALL: [Code; 28] = [
+    pub const ALL: [Code; 36] = [
         Code::Ok,
+        Code::PasswordChanged,
+        Code::NotBound,
         Code::Fail,
         Code::InvalidParams,
         Code::Database,
@@ -88,6 +106,12 @@ impl Code {
         Code::GroupFull,
         Code::NoGroup,
         Code::AlreadyMember,
+        Code::WsMessage,
+        Code::WsOk,
+        Code::WsEnd,
+        Code::WsOnline,
+        Code::WsOffline,
+        Code::WsLimit,
         Code::UserNotFound,
         Code::NotAllowed,
         Code::PluginRejected,
@@ -108,6 +132,8 @@ impl Code {
     pub fn number(self) -> u32 {
         match self {
             Code::Ok => 200,
+            Code::PasswordChanged => 201,
+            Code::NotBound => 202,
             Code::Fail => 500,
             Code::InvalidParams => 400,
             Code::Database => 40001,
@@ -121,6 +147,12 @@ impl Code {
             Code::GroupFull => 30008,
             Code::NoGroup => 30009,
             Code::AlreadyMember => 30010,
+            Code::WsMessage => 50001,
+            Code::WsOk => 50002,
+            Code::WsEnd => 50003,
+            Code::WsOnline => 50004,
+            Code::WsOffline => 50005,
+            Code::WsLimit => 50006,
             Code::UserNotFound => 30011,
             Code::NotAllowed => 30012,
             Code::PluginRejected => 30013,
@@ -142,6 +174,8 @@ impl Code {
     pub fn msg(self) -> &'static str {
         match self {
             Code::Ok => "ok",
+            Code::PasswordChanged => "修改密码成功",
+            Code::NotBound => "该第三方账号未绑定",
             Code::Fail => "fail",
             Code::InvalidParams => "请求参数错误",
             Code::Database => "数据库操作出错,请重试",
@@ -155,6 +189,12 @@ impl Code {
             Code::GroupFull => "群人数已满",
             Code::NoGroup => "无法获取群数据",
             Code::AlreadyMember => "用户已在群中",
+            Code::WsMessage => "解析content内容信息",
+            Code::WsOk => "发送信息，请求历史纪录操作成功",
+            Code::WsEnd => "请求历史纪录，但没有更多记录了",
+            Code::WsOnline => "针对回复信息在线应答成功",
+            Code::WsOffline => "针对回复信息离线回答成功",
+            Code::WsLimit => "请求收到限制",
             Code::UserNotFound => "用户不存在",
             Code::NotAllowed => "没有权限",
             Code::PluginRejected => "被插件拒绝",
@@ -218,11 +258,15 @@ pub enum Error {
     /// An upload was refused for its type.
     #[error("{0}")]
     UploadRejected(String),
-    /// A body or upload exceeded its cap.
-    #[error("{what} is larger than the limit of {limit} bytes")]
-    TooLarge {
-        /// What was too large ("request body", "upload").
-        what: &'static str,
+    /// A request body exceeded its cap.
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The cap in bytes.
+        limit: u64,
+    },
+    /// An uploaded file exceeded its cap.
+    #[error("the file is larger than the limit of {limit} bytes")]
+    UploadTooLarge {
         /// The cap in bytes.
         limit: u64,
     },
@@ -284,8 +328,8 @@ impl Error {
             Error::VerificationFailed(_) => Code::CodeInvalid,
             Error::TooManyAttempts => Code::TooManyAttempts,
             Error::UploadRejected(_) => Code::UploadRejected,
-            Error::TooLarge { what, .. } if *what == "upload" => Code::UploadRejected,
-            Error::TooLarge { .. } => Code::TooLarge,
+            Error::UploadTooLarge { .. } => Code::UploadRejected,
+            Error::BodyTooLarge { .. } => Code::TooLarge,
             Error::RateLimited { .. } => Code::RateLimited,
             Error::NotFound(_) => Code::NotFound,
             Error::MethodNotAllowed => Code::MethodNotAllowed,
@@ -305,7 +349,7 @@ impl Error {
         match self {
             Error::Invalid(_) => 400,
             Error::MissingToken | Error::InvalidToken(_) => 401,
-            Error::TooLarge { .. } => 413,
+            Error::BodyTooLarge { .. } | Error::UploadTooLarge { .. } => 413,
             Error::RateLimited { .. } => 429,
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed => 405,
@@ -346,12 +390,6 @@ impl Error {
     }
 }
 
-impl From<sqlx::Error> for Error {
-    fn from(err: sqlx::Error) -> Self {
-        Error::Internal(anyhow::Error::new(err).context("database"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,10 +402,12 @@ mod tests {
         // The seed's codes keep their numbers; Confab's own follow them from 30011 up.
         let seed = Code::ALL
             .iter()
-            .position(|c| *c == Code::AlreadyMember)
-            .expect("30010 is in the table");
+            .position(|c| *c == Code::WsLimit)
+            .expect("50006 is in the table");
         assert_eq!(Code::AlreadyMember.number(), 30010);
         assert_eq!(Code::MissingAuth.number(), 30001);
+        assert_eq!(Code::WsLimit.number(), 50006);
+        assert_eq!(Code::WsOk.msg(), "发送信息，请求历史纪录操作成功");
         for (i, code) in Code::ALL[seed + 1..].iter().enumerate() {
             assert_eq!(code.number(), 30011 + i as u32, "{code:?}");
         }

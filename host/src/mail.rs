@@ -1,6 +1,6 @@
 //! Outgoing mail: verification codes, written as `.eml` files or sent over SMTP with TLS.
 //!
-//! Only this module knows lettre. The file transport is the embedded default: mail lands
+//! Only this module sends mail (`users::rules` borrows lettre's address parser). The file transport is the embedded default: mail lands
 //! in `<data_dir>/mail`, where a developer (or a test) reads it.
 
 use std::path::{Path, PathBuf};

@@ -114,8 +114,7 @@ impl Uploads {
     /// Places a file from `POST /user/upload` and returns its URL.
     pub async fn place_upload(&self, file: ReceivedFile) -> Result<String> {
         if file.size > self.max_bytes {
-            return Err(Error::TooLarge {
-                what: "upload",
+            return Err(Error::UploadTooLarge {
                 limit: self.max_bytes,
             });
         }
@@ -130,18 +129,23 @@ impl Uploads {
     /// Places an avatar, which must be a PNG, JPEG, GIF or WebP image by its content, and
     /// returns its URL.
     pub async fn place_avatar(&self, file: ReceivedFile) -> Result<String> {
+        let extension = self.check_avatar(&file)?;
+        self.place(file, Bucket::Personal, extension).await
+    }
+
+    /// Checks an avatar's size and type without placing it; returns its extension.
+    pub fn check_avatar(&self, file: &ReceivedFile) -> Result<&'static str> {
+        if file.size == 0 {
+            return Err(Error::invalid("the file is empty"));
+        }
         if file.size > self.avatar_max_bytes {
-            return Err(Error::TooLarge {
-                what: "upload",
+            return Err(Error::UploadTooLarge {
                 limit: self.avatar_max_bytes,
             });
         }
-        let Some(extension) = image_extension(&file.head) else {
-            return Err(Error::UploadRejected(
-                "avatar must be a PNG, JPEG, GIF or WebP image".to_owned(),
-            ));
-        };
-        self.place(file, Bucket::Personal, extension).await
+        image_extension(&file.head).ok_or_else(|| {
+            Error::UploadRejected("avatar must be a PNG, JPEG, GIF or WebP image".to_owned())
+        })
     }
 
     async fn place(&self, file: ReceivedFile, bucket: Bucket, extension: &str) -> Result<String> {

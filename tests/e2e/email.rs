@@ -323,3 +323,34 @@ mod smtp {
         assert!(untrusted.messages.try_recv().is_err());
     }
 }
+
+#[tokio::test]
+async fn a_code_is_used_once_even_by_racing_requests() {
+    let app = spawn_app().await;
+    let user = app.user("race").await;
+    let address = format!("{}@example.com", user.name);
+    email_check(&app, &user, &address).await.expect(200, 200);
+    let code = app.mailed_code(&address).expect("code");
+
+    // A refused update (bad phone) does not use the code up.
+    update(
+        &app,
+        &user,
+        &[
+            ("email", &address),
+            ("verification_code", &code),
+            ("phone", "nope"),
+        ],
+    )
+    .await
+    .expect(400, 400);
+
+    let form = [
+        ("email", address.as_str()),
+        ("verification_code", code.as_str()),
+    ];
+    let replies = futures::future::join_all((0..8).map(|_| update(&app, &user, &form))).await;
+    let ok = replies.iter().filter(|r| r.code() == 200).count();
+    let refused = replies.iter().filter(|r| r.code() == 30015).count();
+    assert_eq!((ok, refused), (1, 7));
+}

@@ -183,10 +183,7 @@ impl FromRequest<AppState> for Params {
 
 /// Reads a whole body, failing with 413 as soon as it passes `limit`.
 async fn read_capped(body: Body, declared: Option<u64>, limit: u64) -> Result<Vec<u8>> {
-    let too_large = Error::TooLarge {
-        what: "request body",
-        limit,
-    };
+    let too_large = Error::BodyTooLarge { limit };
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large);
     }
@@ -246,10 +243,7 @@ async fn read_multipart(
             while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                 size += chunk.len() as u64;
                 if size > file_limit {
-                    return Err(Error::TooLarge {
-                        what: "upload",
-                        limit: file_limit,
-                    });
+                    return Err(Error::UploadTooLarge { limit: file_limit });
                 }
                 if head.len() < HEAD_BYTES {
                     let take = (HEAD_BYTES - head.len()).min(chunk.len());
@@ -277,10 +271,7 @@ async fn read_multipart(
             while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                 text_bytes += chunk.len() as u64;
                 if text_bytes > text_limit {
-                    return Err(Error::TooLarge {
-                        what: "request body",
-                        limit: text_limit,
-                    });
+                    return Err(Error::BodyTooLarge { limit: text_limit });
                 }
                 value.extend_from_slice(&chunk);
             }

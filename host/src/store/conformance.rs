@@ -385,6 +385,24 @@ async fn codes(stores: &Stores) {
         None
     );
 
+    assert!(!stores
+        .codes
+        .take_code(u.id, "digest-1")
+        .await
+        .expect("stale digest"));
+    assert!(stores
+        .codes
+        .take_code(u.id, "digest-3")
+        .await
+        .expect("take"));
+    assert!(!stores
+        .codes
+        .take_code(u.id, "digest-3")
+        .await
+        .expect("only once"));
+    assert_eq!(stores.codes.code_for(u.id).await.expect("gone"), None);
+
+    assert!(stores.codes.put_code(&later, 1_040).await.expect("again"));
     stores.codes.delete_code(u.id).await.expect("delete");
     assert_eq!(stores.codes.code_for(u.id).await.expect("gone"), None);
 

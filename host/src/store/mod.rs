@@ -95,8 +95,11 @@ pub trait CodeStore: Send + Sync {
     async fn last_sent_to(&self, email_index: &str, except: UserId) -> Result<Option<i64>>;
     /// Counts a wrong attempt; returns the new count.
     async fn record_wrong_attempt(&self, user: UserId) -> Result<u32>;
-    /// Removes the account's code (used or void).
+    /// Removes the account's code (void).
     async fn delete_code(&self, user: UserId) -> Result<()>;
+    /// Uses the account's code if its digest is `code_digest`: true for exactly one
+    /// caller, however many try at once.
+    async fn take_code(&self, user: UserId, code_digest: &str) -> Result<bool>;
 }
 
 /// Friend lists.

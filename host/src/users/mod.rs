@@ -409,44 +409,45 @@ impl UserService {
     /// Applies a profile update; returns the new avatar URL when one was uploaded.
     pub async fn update(&self, caller: Caller, update: ProfileUpdate) -> Result<Option<String>> {
         let me = self.existing(caller.id).await?;
-        let mut change = ProfileChange::default();
-        match (update.email.as_deref(), update.code.as_deref()) {
-            (None, None) => {}
-            (Some(_), None) | (Some(_), Some("")) => {
-                return Err(Error::invalid(
+        // Everything that can be refused is checked before the code is used up and before
+        // a file is placed, so a refusal costs neither.
+        let email =
+            match (update.email.as_deref(), update.code.as_deref()) {
+                (None, None) => None,
+                (Some(_), None) | (Some(_), Some("")) => return Err(Error::invalid(
                     "verification_code is required with email (request one with /user/emailCheck)",
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(Error::invalid("email is required with verification_code"))
-            }
-            (Some(email), Some(code)) => {
-                let normalized = rules::email(email)?;
-                let index = self.cipher.blind_index(&normalized);
-                self.check_code(me.id, &index, code.trim()).await?;
-                change.email = Some((self.cipher.seal(&normalized), index));
-            }
+                )),
+                (None, Some(_)) => {
+                    return Err(Error::invalid("email is required with verification_code"))
+                }
+                (Some(email), Some(code)) => Some((rules::email(email)?, code.trim())),
+            };
+        let phone = match update.phone.as_deref().filter(|p| !p.trim().is_empty()) {
+            Some(phone) => Some(rules::phone(phone)?),
+            None => None,
+        };
+        if let Some(file) = &update.avatar {
+            self.uploads.check_avatar(file)?;
         }
-        if let Some(phone) = update.phone.as_deref().filter(|p| !p.trim().is_empty()) {
-            change.phone = Some(self.cipher.seal(&rules::phone(phone)?));
-        }
-        let mut avatar_url = None;
-        if let Some(file) = update.avatar {
-            let url = self.uploads.place_avatar(file).await?;
-            change.avatar = Some(url.clone());
-            avatar_url = Some(url);
-        }
-        if change.email.is_none() && change.phone.is_none() && change.avatar.is_none() {
+        if email.is_none() && phone.is_none() && update.avatar.is_none() {
             return Err(Error::invalid(
                 "nothing to update: send email with verification_code, phone or avatar",
             ));
         }
-        change.now = now_millis();
-        let email_changed = change.email.is_some();
-        self.stores.users.update_profile(me.id, change).await?;
-        if email_changed {
-            self.stores.codes.delete_code(me.id).await?;
+        let mut change = ProfileChange::default();
+        if let Some((normalized, code)) = email {
+            let index = self.cipher.blind_index(&normalized);
+            self.check_code(me.id, &index, code).await?;
+            change.email = Some((self.cipher.seal(&normalized), index));
         }
+        change.phone = phone.map(|p| self.cipher.seal(&p));
+        let avatar_url = match update.avatar {
+            Some(file) => Some(self.uploads.place_avatar(file).await?),
+            None => None,
+        };
+        change.avatar = avatar_url.clone();
+        change.now = now_millis();
+        self.stores.users.update_profile(me.id, change).await?;
         Ok(avatar_url)
     }
 
@@ -495,6 +496,12 @@ impl UserService {
                 return Err(Error::TooManyAttempts);
             }
             return Err(Error::VerificationFailed("the verification code is wrong"));
+        }
+        // Deleting the row is the one atomic step that makes the code single-use.
+        if !self.stores.codes.take_code(user, &given).await? {
+            return Err(Error::VerificationFailed(
+                "the verification code was already used",
+            ));
         }
         Ok(())
     }

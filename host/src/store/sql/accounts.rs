@@ -368,6 +368,15 @@ impl CodeStore for SqlStore {
         Ok(row.map_or(u32::MAX, |(n,)| u32::try_from(n).unwrap_or(u32::MAX)))
     }
 
+    async fn take_code(&self, user: UserId, code_digest: &str) -> Result<bool> {
+        let taken = sqlx::query("DELETE FROM email_codes WHERE user_id = ? AND code_digest = ?")
+            .bind(user)
+            .bind(code_digest)
+            .execute(&self.write)
+            .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
     async fn delete_code(&self, user: UserId) -> Result<()> {
         sqlx::query("DELETE FROM email_codes WHERE user_id = ?")
             .bind(user)

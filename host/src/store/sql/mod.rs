@@ -147,7 +147,12 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Maps a unique-key violation to a conflict; everything else is internal.
+impl From<sqlx::Error> for crate::error::Error {
+    fn from(err: sqlx::Error) -> Self {
+        crate::error::Error::Internal(anyhow::Error::new(err).context("database"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
