@@ -7,12 +7,15 @@
 
 pub mod api;
 pub mod app;
+pub mod bus;
 pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod friends;
 pub mod groups;
 pub mod mail;
+pub mod messages;
+pub mod presence;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;

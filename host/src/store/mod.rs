@@ -13,12 +13,15 @@ use crate::config::DatabaseConfig;
 use crate::error::Result;
 use crate::friends::Friend;
 use crate::groups::{Group, GroupId, Member, NewGroup, Role};
+use crate::messages::{Appended, Conversation, Message, NewMessage};
 use crate::users::{NewUser, ProfileChange, User, UserId};
 
 mod sql;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+#[cfg(any(test, feature = "conformance"))]
+pub mod message_conformance;
 
 pub use sql::{Dialect, SqlStore};
 
@@ -149,6 +152,42 @@ pub trait GroupStore: Send + Sync {
     async fn dissolve_if_alone(&self, group: GroupId, owner: UserId) -> Result<bool>;
     /// Dissolves the group whoever is in it.
     async fn dissolve(&self, group: GroupId) -> Result<()>;
+}
+
+/// Message history.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores a message and gives it the next server id. If the sender already stored a
+    /// message with the same `client_id`, nothing is written and that message comes back
+    /// with `duplicate` set.
+    async fn append(&self, message: NewMessage) -> Result<Appended>;
+    /// Up to `limit` messages of the conversation sent after `after_ms` (unix
+    /// milliseconds), oldest first.
+    async fn after(
+        &self,
+        conversation: &Conversation,
+        after_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
+    /// The `limit` newest messages with an id below `before_id`, returned oldest first.
+    async fn before(
+        &self,
+        conversation: &Conversation,
+        before_id: i64,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
+    /// Every message of the conversation from the oldest one unread by `reader` on,
+    /// oldest first (empty when nothing is unread).
+    async fn unread(&self, conversation: &Conversation, reader: UserId) -> Result<Vec<Message>>;
+    /// Marks the messages to `reader` with ids up to `up_to` read; returns how many changed.
+    async fn mark_read(
+        &self,
+        conversation: &Conversation,
+        reader: UserId,
+        up_to: i64,
+    ) -> Result<u64>;
+    /// Deletes messages sent before `cutoff_ms`; returns how many.
+    async fn purge_before(&self, cutoff_ms: i64) -> Result<u64>;
 }
 
 /// All stores of one deployment.

@@ -1,0 +1,181 @@
+//! The message-store conformance suite: SQL and MongoDB history pass it unchanged.
+//!
+//! Each run uses fresh conversation ids, so it may run on a store that holds data.
+
+use rand::Rng;
+
+use crate::messages::{Conversation, NewMessage};
+use crate::store::MessageStore;
+
+fn draft(
+    conversation: Conversation,
+    sender: i64,
+    recipient: Option<i64>,
+    text: &str,
+    at: i64,
+) -> NewMessage {
+    NewMessage {
+        conversation,
+        sender,
+        recipient,
+        content: text.to_owned(),
+        client_id: None,
+        sent_at: at,
+        read: false,
+    }
+}
+
+/// Runs every check.
+pub async fn run(store: &dyn MessageStore) {
+    let base: i64 = rand::thread_rng().gen_range(1_000_000..1_000_000_000);
+    let (a, b) = (base, base + 1);
+    let direct = Conversation::direct(b, a);
+    let group = Conversation::Group(base);
+
+    // Ids increase and orders hold per conversation.
+    let mut ids = Vec::new();
+    for i in 0..15 {
+        let (from, to) = if i % 3 == 2 { (b, a) } else { (a, b) };
+        let m = store
+            .append(draft(
+                direct,
+                from,
+                Some(to),
+                &format!("m{i}"),
+                1_000 + i * 1_000,
+            ))
+            .await
+            .expect("append");
+        assert!(!m.duplicate);
+        assert_eq!(m.message.content, format!("m{i}"));
+        assert_eq!(m.message.conversation, direct);
+        ids.push(m.message.id);
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+    let g1 = store
+        .append(draft(group, a, None, "hello group", 5_000))
+        .await
+        .expect("group");
+    assert_eq!(g1.message.recipient, None);
+
+    // After a time: newer than T, oldest first, limited.
+    let page = store.after(&direct, 0, 10).await.expect("after");
+    let texts: Vec<_> = page.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"]
+    );
+    let page = store.after(&direct, 10_000, 10).await.expect("after T");
+    assert_eq!(page.first().map(|m| m.content.as_str()), Some("m10"));
+    assert_eq!(page.len(), 5);
+    assert!(store
+        .after(&direct, 99_000, 10)
+        .await
+        .expect("none")
+        .is_empty());
+    let in_group = store.after(&group, 0, 10).await.expect("group history");
+    assert_eq!(in_group.len(), 1, "conversations do not mix");
+
+    // Before an id: the newest older ones, oldest first.
+    let page = store.before(&direct, ids[12], 5).await.expect("before");
+    let texts: Vec<_> = page.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(texts, ["m7", "m8", "m9", "m10", "m11"]);
+    let page = store
+        .before(&direct, ids[2], 10)
+        .await
+        .expect("before start");
+    assert_eq!(page.len(), 2);
+    assert!(store
+        .before(&direct, ids[0], 10)
+        .await
+        .expect("nothing")
+        .is_empty());
+
+    // Unread for a: from the oldest message to a that a has not read, everything on.
+    let unread = store.unread(&direct, a).await.expect("unread");
+    assert_eq!(unread.first().map(|m| m.content.as_str()), Some("m2"));
+    assert_eq!(unread.len(), 13);
+    let changed = store.mark_read(&direct, a, ids[14]).await.expect("mark");
+    assert_eq!(changed, 5, "m2, m5, m8, m11, m14 were to a");
+    assert!(store
+        .unread(&direct, a)
+        .await
+        .expect("none left")
+        .is_empty());
+    let page = store.after(&direct, 0, 3).await.expect("read flags");
+    assert_eq!(
+        page.iter().map(|m| m.read).collect::<Vec<_>>(),
+        [false, false, true],
+        "only messages to the reader are marked"
+    );
+    // b's unread starts at m0.
+    assert_eq!(store.unread(&direct, b).await.expect("b")[0].content, "m0");
+    store.mark_read(&direct, b, ids[3]).await.expect("partial");
+    assert_eq!(store.unread(&direct, b).await.expect("b")[0].content, "m4");
+
+    // Stored as read already (delivered live).
+    let live = NewMessage {
+        read: true,
+        ..draft(
+            Conversation::direct(base + 5, base + 6),
+            base + 5,
+            Some(base + 6),
+            "live",
+            1,
+        )
+    };
+    let live = store.append(live).await.expect("live");
+    assert!(live.message.read);
+    assert!(store
+        .unread(&Conversation::direct(base + 5, base + 6), base + 6)
+        .await
+        .expect("none")
+        .is_empty());
+
+    // De-duplication by the sender's client id.
+    let with_id = NewMessage {
+        client_id: Some("c-1".to_owned()),
+        ..draft(direct, a, Some(b), "once", 20_000)
+    };
+    let first = store.append(with_id.clone()).await.expect("first");
+    let again = store
+        .append(NewMessage {
+            content: "changed".to_owned(),
+            sent_at: 21_000,
+            ..with_id.clone()
+        })
+        .await
+        .expect("again");
+    assert!(again.duplicate);
+    assert_eq!(again.message, first.message);
+    let other_sender = store
+        .append(NewMessage {
+            sender: b,
+            recipient: Some(a),
+            ..with_id
+        })
+        .await
+        .expect("other sender");
+    assert!(!other_sender.duplicate, "client ids are per sender");
+    assert_eq!(
+        store.after(&direct, 19_000, 10).await.expect("after").len(),
+        2
+    );
+
+    // Retention.
+    let old = Conversation::Group(base + 7);
+    store
+        .append(draft(old, a, None, "ancient", 10))
+        .await
+        .expect("old");
+    store
+        .append(draft(old, a, None, "recent", 9_000_000_000_000))
+        .await
+        .expect("new");
+    assert!(store.purge_before(100).await.expect("purge") >= 1);
+    let left = store.after(&old, 0, 10).await.expect("left");
+    assert_eq!(
+        left.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
+        ["recent"]
+    );
+}
