@@ -51,6 +51,7 @@ async fn mysql_passes_the_conformance_suite() {
     let stores = Stores::from_sql(sql.clone());
     conformance::run(&stores).await;
     conformance::delete_cascades(&sql, &stores).await;
+    confab::store::message_conformance::run(&sql).await;
     sql.pool().close().await;
     drop_mysql(&config.url).await;
 }

@@ -847,6 +847,7 @@ mod tests {
         let stores = Stores::from_sql(sql.clone());
         run(&stores).await;
         delete_cascades(&sql, &stores).await;
+        crate::store::message_conformance::run(&sql).await;
         // Migrations are idempotent.
         sql.migrate().await.expect("migrate again");
     }

@@ -17,6 +17,7 @@ use sqlx::{AnyPool, Executor};
 use crate::config::DatabaseConfig;
 
 mod accounts;
+mod messages;
 mod social;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");

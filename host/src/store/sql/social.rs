@@ -69,7 +69,7 @@ const GROUP_COLUMNS: &str = "g.id, g.name, g.owner_id, g.description, g.size, g.
 
 impl SqlStore {
     /// The id of the row the transaction inserted last.
-    async fn last_insert_id(&self, tx: &mut Transaction<'_, Any>) -> Result<i64> {
+    pub(super) async fn last_insert_id(&self, tx: &mut Transaction<'_, Any>) -> Result<i64> {
         let sql = match self.dialect {
             Dialect::Sqlite => "SELECT last_insert_rowid()",
             Dialect::Mysql => "SELECT CAST(LAST_INSERT_ID() AS SIGNED)",
