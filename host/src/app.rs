@@ -10,15 +10,19 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, Limits};
+use crate::bus::{Bus, LocalBus};
 use crate::config::Config;
 use crate::crypto::{self, FieldCipher};
 use crate::friends::FriendService;
 use crate::groups::{GroupLimits, GroupPolicy, GroupService, SeedPolicy};
 use crate::mail::{self, Mailer};
+use crate::messages::ChatService;
+use crate::presence::{MemoryPresence, Presence};
 use crate::store::{self, Stores};
 use crate::tokens::TokenKeys;
 use crate::uploads::Uploads;
 use crate::users::UserService;
+use crate::ws::Hub;
 
 /// A built server, bound to its port and ready to run.
 pub struct App {
@@ -26,6 +30,7 @@ pub struct App {
     state: AppState,
     stores: Stores,
     addr: SocketAddr,
+    retention_days: u32,
 }
 
 impl std::fmt::Debug for App {
@@ -61,6 +66,8 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
         config.uploads.max_bytes,
         config.uploads.avatar_max_bytes,
     )?;
+    let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
+    let presence: Arc<dyn Presence> = Arc::new(MemoryPresence::default());
     let policy: Arc<dyn GroupPolicy> = Arc::new(SeedPolicy);
     let groups = GroupService::new(
         stores.groups.clone(),
@@ -69,7 +76,17 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
             default_size: config.groups.default_size,
             max_size: config.groups.max_size,
         },
+        bus.clone(),
     );
+    let chat = ChatService::new(
+        stores.messages.clone(),
+        stores.users.clone(),
+        groups.clone(),
+        presence,
+        bus.clone(),
+        config.chat.max_message_chars,
+    );
+    let hub = Hub::start(rand::random::<u64>() >> 1, &bus);
     let friends = FriendService::new(stores.friends.clone(), stores.users.clone());
     let users = UserService::new(
         config,
@@ -88,6 +105,9 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
         limits: Limits {
             max_body_bytes: config.server.max_body_bytes,
         },
+        chat,
+        hub,
+        chat_limits: config.chat.clone(),
     };
     Ok((state, stores))
 }
@@ -105,6 +125,7 @@ impl App {
             state,
             stores,
             addr,
+            retention_days: config.chat.retention_days,
         })
     }
 
@@ -123,42 +144,64 @@ impl App {
         &self.stores
     }
 
-    /// Serves until `shutdown` resolves, then lets requests in flight finish.
+    /// Serves until `shutdown` resolves; then every socket finishes the frame it is
+    /// handling and closes with 1001, and requests in flight finish, within a grace period.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let tokens = self.stores.tokens.clone();
-        let janitor = tokio::spawn(async move {
-            let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
-            loop {
-                every_hour.tick().await;
-                if let Err(err) = tokens.purge_expired_refresh(crate::tokens::now()).await {
-                    tracing::warn!(error = %err, "purging expired refresh tokens failed");
-                }
-            }
-        });
+        let janitor = tokio::spawn(janitor(self.stores.clone(), self.retention_days));
+        let hub = self.state.hub.clone();
         let router = api::router(self.state);
-        // After the signal, requests in flight get a grace period, then the server stops
-        // regardless, so a stuck client cannot hold a deploy hostage.
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        let signal_hub = hub.clone();
         let serve = axum::serve(self.listener, router).with_graceful_shutdown(async move {
             shutdown.await;
+            signal_hub.begin_shutdown();
             let _ = stopping_tx.send(true);
         });
+        // Upgraded sockets leave hyper's bookkeeping, so the hub's tracker is awaited too.
+        let everything = async {
+            let served = serve.await.context("serving HTTP");
+            hub.tracker().wait().await;
+            served
+        };
         let grace = async move {
             let _ = stopping_rx.wait_for(|stopping| *stopping).await;
             tokio::time::sleep(api::SHUTDOWN_GRACE).await;
         };
         let served = tokio::select! {
-            served = serve => served.context("serving HTTP"),
+            served = everything => served,
             () = grace => {
-                tracing::warn!("requests still running after the shutdown grace period; stopping anyway");
+                tracing::warn!("requests or sockets still open after the shutdown grace period; stopping anyway");
                 Ok(())
             }
         };
         janitor.abort();
         served
+    }
+}
+
+/// Hourly: forgets expired refresh tokens and messages past their retention.
+async fn janitor(stores: Stores, retention_days: u32) {
+    let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        if let Err(err) = stores
+            .tokens
+            .purge_expired_refresh(crate::tokens::now())
+            .await
+        {
+            tracing::warn!(error = %err, "purging expired refresh tokens failed");
+        }
+        if retention_days > 0 {
+            let cutoff = crate::users::now_millis() - i64::from(retention_days) * 86_400_000;
+            match stores.messages.purge_before(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(messages = n, "purged messages past their retention"),
+                Err(err) => tracing::warn!(error = %err, "purging old messages failed"),
+            }
+        }
     }
 }
 

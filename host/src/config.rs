@@ -34,6 +34,8 @@ pub struct Config {
     pub uploads: UploadConfig,
     /// Group sizes.
     pub groups: GroupsConfig,
+    /// Real-time chat: history, limits of sockets and messages.
+    pub chat: ChatConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -196,6 +198,47 @@ impl Default for GroupsConfig {
     }
 }
 
+/// `[chat]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatConfig {
+    /// Days a message is kept; 0 keeps messages forever.
+    pub retention_days: u32,
+    /// Longest message text, in characters (at most 4000).
+    pub max_message_chars: usize,
+    /// Largest client frame, in bytes; larger frames get an error frame.
+    pub max_frame_bytes: usize,
+    /// Frames a socket may have waiting to be written before it counts as a slow reader
+    /// and is closed with 1013.
+    pub outbound_queue: usize,
+    /// Messages a connection may send per second, on average.
+    pub messages_per_second: u32,
+    /// Messages a connection may send in a burst.
+    pub message_burst: u32,
+    /// Invalid frames in a row after which the socket is closed with 1008.
+    pub invalid_frame_limit: u32,
+    /// Seconds between server pings.
+    pub ping_interval_secs: u64,
+    /// Seconds without any frame from the client after which it counts as dead.
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: 90,
+            max_message_chars: 4000,
+            max_frame_bytes: 32 * 1024,
+            outbound_queue: 256,
+            messages_per_second: 20,
+            message_burst: 40,
+            invalid_frame_limit: 5,
+            ping_interval_secs: 20,
+            idle_timeout_secs: 60,
+        }
+    }
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -308,6 +351,7 @@ impl Default for Config {
             email: EmailConfig::default(),
             uploads: UploadConfig::default(),
             groups: GroupsConfig::default(),
+            chat: ChatConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -381,6 +425,21 @@ impl Config {
         }
         if self.groups.default_size < 1 || self.groups.default_size > self.groups.max_size {
             anyhow::bail!("groups.default_size must be between 1 and groups.max_size");
+        }
+        let chat = &self.chat;
+        if chat.max_message_chars == 0 || chat.max_message_chars > 4000 {
+            anyhow::bail!("chat.max_message_chars must be between 1 and 4000");
+        }
+        if chat.outbound_queue == 0 || chat.messages_per_second == 0 || chat.message_burst == 0 {
+            anyhow::bail!(
+                "chat.outbound_queue, messages_per_second and message_burst must be positive"
+            );
+        }
+        if chat.max_frame_bytes < 1024
+            || chat.ping_interval_secs == 0
+            || chat.idle_timeout_secs <= chat.ping_interval_secs
+        {
+            anyhow::bail!("chat.max_frame_bytes must be at least 1024, and chat.idle_timeout_secs longer than chat.ping_interval_secs");
         }
         if self.database.max_connections == 0 {
             anyhow::bail!("database.max_connections must be positive");

@@ -21,6 +21,7 @@ pub mod telemetry;
 pub mod tokens;
 pub mod uploads;
 pub mod users;
+pub mod ws;
 
 pub use app::App;
 pub use config::Config;

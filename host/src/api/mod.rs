@@ -19,8 +19,11 @@ use tracing::Level;
 use crate::error::Error;
 use crate::friends::FriendService;
 use crate::groups::GroupService;
+use crate::messages::ChatService;
 use crate::uploads::Uploads;
 use crate::users::UserService;
+use crate::ws::Hub;
+use std::sync::Arc;
 
 pub mod auth;
 pub mod envelope;
@@ -50,6 +53,12 @@ pub struct AppState {
     pub uploads: Uploads,
     /// Request limits.
     pub limits: Limits,
+    /// Chat.
+    pub chat: ChatService,
+    /// This node's sockets.
+    pub hub: Arc<Hub>,
+    /// Chat limits.
+    pub chat_limits: crate::config::ChatConfig,
 }
 
 /// The whole HTTP API.
@@ -78,6 +87,8 @@ pub fn router(state: AppState) -> Router {
         .route("/group/members", get(groups::members))
         .route("/group/role", post(groups::set_role))
         .route("/group/remove", post(groups::remove))
+        .route("/chat/ws", get(crate::ws::private))
+        .route("/chat/group_ws", get(crate::ws::group))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are capped by the parameter reader, which knows the right cap per part.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::bus::{Bus, Event};
 use crate::error::{Error, Result};
 use crate::store::GroupStore;
 use crate::users::{now_millis, rfc3339, Caller, UserId};
@@ -198,6 +199,7 @@ pub struct GroupService {
     store: Arc<dyn GroupStore>,
     policy: Arc<dyn GroupPolicy>,
     limits: GroupLimits,
+    bus: Arc<dyn Bus>,
 }
 
 impl std::fmt::Debug for GroupService {
@@ -209,16 +211,27 @@ impl std::fmt::Debug for GroupService {
 }
 
 impl GroupService {
-    /// Builds the service around a store and a policy.
+    /// Builds the service around a store and a policy; membership losses are announced
+    /// on `bus`, so the leaver's group sockets close at once on every node.
     pub fn new(
         store: Arc<dyn GroupStore>,
         policy: Arc<dyn GroupPolicy>,
         limits: GroupLimits,
+        bus: Arc<dyn Bus>,
     ) -> Self {
         Self {
             store,
             policy,
             limits,
+            bus,
+        }
+    }
+
+    async fn announce_removed(&self, group: GroupId, users: impl IntoIterator<Item = UserId>) {
+        for user in users {
+            if let Err(err) = self.bus.publish(Event::Removed { group, user }).await {
+                tracing::warn!(error = %err, group, user, "announcing a membership loss failed");
+            }
         }
     }
 
@@ -387,7 +400,9 @@ impl GroupService {
                 return Ok(());
             };
             if found.owner != user {
-                self.store.remove_member(group, user, now_millis()).await?;
+                if self.store.remove_member(group, user, now_millis()).await? {
+                    self.announce_removed(group, [user]).await;
+                }
                 return Ok(());
             }
             let remaining: Vec<Member> = self
@@ -412,6 +427,9 @@ impl GroupService {
                     }
                     OwnerHandoff::Dissolve => {
                         self.store.dissolve(group).await?;
+                        let everyone = remaining.iter().map(|m| m.user).chain([user]);
+                        self.announce_removed(group, everyone.collect::<Vec<_>>())
+                            .await;
                         return Ok(());
                     }
                 };
@@ -420,6 +438,7 @@ impl GroupService {
                     .await?
             };
             if handed {
+                self.announce_removed(group, [user]).await;
                 return Ok(());
             }
             // The group changed between reading and writing (a join, a leave): decide again.
@@ -515,6 +534,7 @@ mod tests {
                 default_size: 10,
                 max_size: 10,
             },
+            Arc::new(crate::bus::LocalBus::default()),
         )
     }
 

@@ -9,8 +9,10 @@ use crate::groups::GroupId;
 use crate::users::UserId;
 
 pub mod filter;
+pub mod service;
 
 pub use filter::{FilterChain, MessageFilter, Verdict};
+pub use service::ChatService;
 
 /// Which conversation a message belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -205,6 +205,8 @@ pub struct Stores {
     pub friends: Arc<dyn FriendStore>,
     /// Groups.
     pub groups: Arc<dyn GroupStore>,
+    /// Message history.
+    pub messages: Arc<dyn MessageStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -223,7 +225,8 @@ impl Stores {
             invites: store.clone(),
             codes: store.clone(),
             friends: store.clone(),
-            groups: store,
+            groups: store.clone(),
+            messages: store,
         }
     }
 }

@@ -1,0 +1,302 @@
+//! This node's sockets, and delivery of bus events to them.
+//!
+//! Each socket has a bounded outbound queue. Delivery never waits: a socket whose queue is
+//! full has a reader too slow to keep up, and is closed with 1013 rather than skipped, so
+//! its client reconnects and reads what it missed from history.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio_util::task::TaskTracker;
+
+use crate::bus::{Bus, Event, SocketRef};
+use crate::groups::GroupId;
+use crate::users::UserId;
+use crate::ws::protocol;
+
+/// What a socket is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketKind {
+    /// Every private message of the user.
+    Inbox,
+    /// The private conversation with this peer.
+    Direct(UserId),
+    /// A group.
+    Group(GroupId),
+}
+
+/// Tells a session to close, with which code and why.
+#[derive(Debug, Default)]
+pub struct Kill {
+    notify: Notify,
+    code: AtomicU16,
+    reason: Mutex<&'static str>,
+}
+
+impl Kill {
+    /// Asks the session to close with `code`; the first request wins.
+    pub fn fire(&self, code: u16, reason: &'static str) {
+        if self
+            .code
+            .compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            *self
+                .reason
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = reason;
+            self.notify.notify_one();
+        }
+    }
+
+    /// Waits until [`Kill::fire`] was called.
+    pub async fn fired(&self) {
+        self.notify.notified().await;
+    }
+
+    /// The close code and reason asked for.
+    pub fn close(&self) -> (u16, &'static str) {
+        let reason = *self
+            .reason
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (self.code.load(Ordering::SeqCst), reason)
+    }
+}
+
+struct Entry {
+    user: UserId,
+    kind: SocketKind,
+    tx: mpsc::Sender<String>,
+    kill: Arc<Kill>,
+}
+
+#[derive(Default)]
+struct Registry {
+    sockets: HashMap<u64, Entry>,
+    by_user: HashMap<UserId, Vec<u64>>,
+    by_group: HashMap<GroupId, Vec<u64>>,
+}
+
+/// A registered socket: its id, its queue and its kill switch.
+pub struct Registration {
+    /// Where the socket is in the cluster.
+    pub socket: SocketRef,
+    /// Frames to write.
+    pub rx: mpsc::Receiver<String>,
+    /// Closes the socket from outside.
+    pub kill: Arc<Kill>,
+}
+
+/// The sockets of this node.
+pub struct Hub {
+    node: u64,
+    next: AtomicU64,
+    registry: Mutex<Registry>,
+    shutdown: watch::Sender<bool>,
+    tracker: TaskTracker,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// A hub for node `node` that delivers what `bus` carries.
+    pub fn start(node: u64, bus: &Arc<dyn Bus>) -> Arc<Self> {
+        let hub = Arc::new(Self {
+            node,
+            next: AtomicU64::new(1),
+            registry: Mutex::new(Registry::default()),
+            shutdown: watch::channel(false).0,
+            tracker: TaskTracker::new(),
+        });
+        let mut events = bus.subscribe();
+        let weak = Arc::downgrade(&hub);
+        tokio::spawn(async move {
+            loop {
+                let event = events.recv().await;
+                let Some(hub) = weak.upgrade() else { return };
+                match event {
+                    Ok(event) => hub.deliver(&event),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::error!(missed, "the hub fell behind the bus; closing local sockets so clients resync from history");
+                        hub.kill_all(1013, "server overloaded: reconnect and read history");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        hub
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> u64 {
+        self.node
+    }
+
+    /// Sessions register here; the tracker lets shutdown wait for them.
+    pub fn tracker(&self) -> &TaskTracker {
+        &self.tracker
+    }
+
+    /// A receiver that turns true when the server starts shutting down.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Tells every session to finish the frame it is handling and close with 1001.
+    pub fn begin_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        self.tracker.close();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        // Every change to the registry is completed before the lock is released, so a
+        // poisoned lock still guards a consistent map.
+        self.registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds a socket with an outbound queue of `queue` frames.
+    pub fn register(&self, user: UserId, kind: SocketKind, queue: usize) -> Registration {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(queue);
+        let kill = Arc::new(Kill::default());
+        let mut reg = self.lock();
+        reg.sockets.insert(
+            id,
+            Entry {
+                user,
+                kind,
+                tx,
+                kill: kill.clone(),
+            },
+        );
+        reg.by_user.entry(user).or_default().push(id);
+        if let SocketKind::Group(g) = kind {
+            reg.by_group.entry(g).or_default().push(id);
+        }
+        Registration {
+            socket: SocketRef {
+                node: self.node,
+                socket: id,
+            },
+            rx,
+            kill,
+        }
+    }
+
+    /// Removes a socket.
+    pub fn unregister(&self, id: u64) {
+        let mut reg = self.lock();
+        let Some(entry) = reg.sockets.remove(&id) else {
+            return;
+        };
+        if let Some(list) = reg.by_user.get_mut(&entry.user) {
+            list.retain(|s| *s != id);
+            if list.is_empty() {
+                reg.by_user.remove(&entry.user);
+            }
+        }
+        if let SocketKind::Group(g) = entry.kind {
+            if let Some(list) = reg.by_group.get_mut(&g) {
+                list.retain(|s| *s != id);
+                if list.is_empty() {
+                    reg.by_group.remove(&g);
+                }
+            }
+        }
+    }
+
+    /// How many sockets this node holds.
+    pub fn len(&self) -> usize {
+        self.lock().sockets.len()
+    }
+
+    /// Whether this node holds no socket.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn kill_all(&self, code: u16, reason: &'static str) {
+        for entry in self.lock().sockets.values() {
+            entry.kill.fire(code, reason);
+        }
+    }
+
+    fn deliver(&self, event: &Event) {
+        let reg = self.lock();
+        let origin_here =
+            |origin: &Option<SocketRef>| origin.filter(|o| o.node == self.node).map(|o| o.socket);
+        match event {
+            Event::Direct { message, origin } => {
+                let Some(recipient) = message.recipient else {
+                    return;
+                };
+                let skip = origin_here(origin);
+                let frame = protocol::direct_delivery(message);
+                let wants = |entry: &Entry, peer: UserId| {
+                    matches!(entry.kind, SocketKind::Inbox)
+                        || entry.kind == SocketKind::Direct(peer)
+                };
+                for (user, peer) in [(recipient, message.sender), (message.sender, recipient)] {
+                    for id in reg.by_user.get(&user).into_iter().flatten() {
+                        if Some(*id) == skip {
+                            continue;
+                        }
+                        if let Some(entry) = reg.sockets.get(id) {
+                            if wants(entry, peer) {
+                                push(entry, &frame);
+                            }
+                        }
+                    }
+                }
+            }
+            Event::Group { message, origin } => {
+                let crate::messages::Conversation::Group(group) = message.conversation else {
+                    return;
+                };
+                let skip = origin_here(origin);
+                let frame = protocol::group_delivery(message, group);
+                for id in reg.by_group.get(&group).into_iter().flatten() {
+                    if Some(*id) == skip {
+                        continue;
+                    }
+                    if let Some(entry) = reg.sockets.get(id) {
+                        push(entry, &frame);
+                    }
+                }
+            }
+            Event::Removed { group, user } => {
+                for id in reg.by_group.get(group).into_iter().flatten() {
+                    if let Some(entry) = reg.sockets.get(id) {
+                        if entry.user == *user {
+                            entry.kill.fire(1008, "no longer a member of this group");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn push(entry: &Entry, frame: &str) {
+    match entry.tx.try_send(frame.to_owned()) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            entry
+                .kill
+                .fire(1013, "reading too slowly: reconnect and read history");
+        }
+        // The session is already ending.
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
+    }
+}

@@ -1,0 +1,146 @@
+//! The WebSocket edge: `/chat/ws` (private) and `/chat/group_ws` (group).
+//!
+//! Authentication and membership are checked before the upgrade, so a refused client gets
+//! an HTTP answer in the envelope instead of a socket.
+
+use std::collections::HashMap;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::api::AppState;
+use crate::error::{Error, Result};
+use crate::users::Caller;
+
+pub mod hub;
+pub mod protocol;
+pub mod session;
+
+pub use hub::{Hub, SocketKind};
+
+/// Hard ceiling for one WebSocket message, above the per-frame limit that gets an error
+/// frame: past this the connection itself is closed (1009).
+const HARD_FRAME_FACTOR: usize = 4;
+
+fn query(raw: Option<String>) -> Result<HashMap<String, String>> {
+    match raw {
+        None => Ok(HashMap::new()),
+        Some(q) => serde_urlencoded::from_str(&q)
+            .map_err(|e| Error::invalid(format!("malformed query string: {e}"))),
+    }
+}
+
+fn id_param(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>> {
+    match q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(Some)
+            .ok_or_else(|| Error::invalid(format!("{name} must be a positive id, not {v:?}"))),
+    }
+}
+
+/// The caller, from the `Authorization` header or the `token` query parameter; a `uid`
+/// parameter must name the same user.
+async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Result<Caller> {
+    let token = match crate::api::auth::bearer(headers)? {
+        Some(token) => token,
+        None => q
+            .get("token")
+            .filter(|t| !t.is_empty())
+            .cloned()
+            .ok_or(Error::MissingToken)?,
+    };
+    let caller = state.users.authenticate(&token).await?;
+    if let Some(uid) = q.get("uid").filter(|u| !u.is_empty()) {
+        if uid.trim() != caller.id.to_string() {
+            return Err(Error::InvalidToken("uid does not match the token's user"));
+        }
+    }
+    Ok(caller)
+}
+
+fn upgrade(
+    ws: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<WebSocketUpgrade> {
+    ws.map_err(|_| Error::invalid("this route needs a WebSocket upgrade request"))
+}
+
+/// `GET /chat/ws?toUid=B`: the conversation with B; without `toUid`, the user's inbox.
+pub async fn private(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    ws: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response> {
+    let q = query(raw)?;
+    let caller = caller(&state, &headers, &q).await?;
+    let kind = match id_param(&q, "toUid")? {
+        None => SocketKind::Inbox,
+        Some(peer) if peer == caller.id => return Err(Error::invalid("toUid cannot be yourself")),
+        Some(peer) => {
+            if !state.chat.user_exists(peer).await? {
+                return Err(Error::UserNotFound);
+            }
+            SocketKind::Direct(peer)
+        }
+    };
+    let ws = upgrade(ws)?;
+    Ok(start(
+        state,
+        ws,
+        caller,
+        kind,
+        Some(protocol::notice(50002, "已连接至服务器")),
+    ))
+}
+
+/// `GET /chat/group_ws?group_id=G`: a member's socket for group G.
+pub async fn group(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    ws: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response> {
+    let q = query(raw)?;
+    let caller = caller(&state, &headers, &q).await?;
+    let group = id_param(&q, "group_id")?.ok_or_else(|| Error::invalid("group_id is required"))?;
+    if !state.chat.is_member(group, caller.id).await? {
+        let mut response = Error::NoGroup("no such group, or not a member of it").into_response();
+        *response.status_mut() = StatusCode::FORBIDDEN;
+        return Ok(response);
+    }
+    let ws = upgrade(ws)?;
+    Ok(start(state, ws, caller, SocketKind::Group(group), None))
+}
+
+fn start(
+    state: AppState,
+    ws: WebSocketUpgrade,
+    caller: Caller,
+    kind: SocketKind,
+    welcome: Option<String>,
+) -> Response {
+    let limits = state.chat_limits.clone();
+    let hub = state.hub.clone();
+    let session = session::Session {
+        user: caller.id,
+        kind,
+        chat: state.chat.clone(),
+        hub: hub.clone(),
+        limits: limits.clone(),
+        welcome,
+    };
+    ws.max_message_size(limits.max_frame_bytes * HARD_FRAME_FACTOR)
+        .max_frame_size(limits.max_frame_bytes * HARD_FRAME_FACTOR)
+        .on_upgrade(move |socket| hub.tracker().track_future(session.run(socket)))
+}
