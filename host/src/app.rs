@@ -48,7 +48,39 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
     let secrets = data_dir.join("secrets");
     create_private_dir(&secrets)?;
 
-    let stores = store::connect(&config.database, data_dir).await?;
+    let mut stores = store::connect(&config.database, data_dir).await?;
+    if !config.history.url.is_empty() {
+        let mongo = crate::store::MongoMessages::connect(
+            &config.history.url,
+            &config.history.database,
+            config.chat.retention_days,
+        )
+        .await?;
+        stores.messages = Arc::new(mongo);
+    }
+    let node = rand::random::<u64>() >> 1;
+    let (bus, presence, cluster): (Arc<dyn Bus>, Arc<dyn Presence>, _) =
+        if config.cluster.redis_url.is_empty() {
+            (
+                Arc::new(LocalBus::default()),
+                Arc::new(MemoryPresence::default()),
+                None,
+            )
+        } else {
+            let url = &config.cluster.redis_url;
+            let namespace = &config.cluster.namespace;
+            let bus = crate::bus::RedisBus::connect(url, namespace).await?;
+            let presence = Arc::new(
+                crate::presence::RedisPresence::connect(
+                    url,
+                    namespace,
+                    node,
+                    Duration::from_secs(config.cluster.presence_ttl_secs),
+                )
+                .await?,
+            );
+            (Arc::new(bus), presence.clone(), Some(presence))
+        };
     let jwt_secret = if config.auth.jwt_secret.is_empty() {
         crypto::secret_file(&secrets, "jwt.key")?.to_vec()
     } else {
@@ -66,8 +98,6 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
         config.uploads.max_bytes,
         config.uploads.avatar_max_bytes,
     )?;
-    let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
-    let presence: Arc<dyn Presence> = Arc::new(MemoryPresence::default());
     let policy: Arc<dyn GroupPolicy> = Arc::new(SeedPolicy);
     let groups = GroupService::new(
         stores.groups.clone(),
@@ -86,7 +116,7 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
         bus.clone(),
         config.chat.max_message_chars,
     );
-    let hub = Hub::start(rand::random::<u64>() >> 1, &bus);
+    let hub = Hub::start(node, &bus);
     let friends = FriendService::new(stores.friends.clone(), stores.users.clone());
     let users = UserService::new(
         config,
@@ -108,6 +138,7 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
         chat,
         hub,
         chat_limits: config.chat.clone(),
+        cluster,
     };
     Ok((state, stores))
 }
@@ -152,6 +183,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let janitor = tokio::spawn(janitor(self.stores.clone(), self.retention_days));
         let hub = self.state.hub.clone();
+        let cluster = self.state.cluster.clone();
         let router = api::router(self.state);
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let signal_hub = hub.clone();
@@ -178,6 +210,10 @@ impl App {
             }
         };
         janitor.abort();
+        // This node's users leave the shared online list now rather than after the ttl.
+        if let Some(presence) = cluster {
+            presence.shutdown().await;
+        }
         served
     }
 }

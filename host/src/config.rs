@@ -36,6 +36,10 @@ pub struct Config {
     pub groups: GroupsConfig,
     /// Real-time chat: history, limits of sockets and messages.
     pub chat: ChatConfig,
+    /// Where message history lives.
+    pub history: HistoryConfig,
+    /// Several nodes as one service.
+    pub cluster: ClusterConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -239,6 +243,50 @@ impl Default for ChatConfig {
     }
 }
 
+/// `[history]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Empty: history is kept in the `[database]`. Otherwise a `mongodb://` URL.
+    pub url: String,
+    /// The MongoDB database name.
+    pub database: String,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            database: "confab".to_owned(),
+        }
+    }
+}
+
+/// `[cluster]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Empty: one node, with the online list and delivery in memory. Otherwise a
+    /// `redis://` URL shared by every node: the online list and delivery go through it.
+    pub redis_url: String,
+    /// Separates several deployments sharing one Redis; every node of one service uses the
+    /// same namespace.
+    pub namespace: String,
+    /// Seconds after which a node that stopped refreshing (it died) drops its users from
+    /// the online list.
+    pub presence_ttl_secs: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: String::new(),
+            namespace: "default".to_owned(),
+            presence_ttl_secs: 10,
+        }
+    }
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -352,6 +400,8 @@ impl Default for Config {
             uploads: UploadConfig::default(),
             groups: GroupsConfig::default(),
             chat: ChatConfig::default(),
+            history: HistoryConfig::default(),
+            cluster: ClusterConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -440,6 +490,12 @@ impl Config {
             || chat.idle_timeout_secs <= chat.ping_interval_secs
         {
             anyhow::bail!("chat.max_frame_bytes must be at least 1024, and chat.idle_timeout_secs longer than chat.ping_interval_secs");
+        }
+        if !self.history.url.is_empty() && !self.history.url.starts_with("mongodb") {
+            anyhow::bail!("history.url must be empty or a mongodb:// URL");
+        }
+        if !self.cluster.redis_url.is_empty() && self.cluster.presence_ttl_secs == 0 {
+            anyhow::bail!("cluster.presence_ttl_secs must be positive");
         }
         if self.database.max_connections == 0 {
             anyhow::bail!("database.max_connections must be positive");

@@ -2,9 +2,12 @@
 
 mod accounts;
 mod bad_input;
+mod chat;
 mod email;
 mod friends;
 mod groups;
+mod mongo;
+mod redis;
 mod storage;
 mod tokens;
 mod uploads;

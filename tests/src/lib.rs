@@ -2,6 +2,7 @@
 //! and a small HTTP client that speaks its envelope.
 
 pub mod smtp;
+pub mod ws;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub struct TestApp {
     pub config: Config,
     /// The server's stores, to inspect what was written.
     pub stores: confab::store::Stores,
+    /// The server's services and sockets.
+    pub state: confab::api::AppState,
     /// A plain HTTP client.
     pub client: reqwest::Client,
     _dir: Option<tempfile::TempDir>,
@@ -135,6 +138,7 @@ pub async fn start(config: Config) -> TestApp {
     let app = App::build(config.clone()).await.expect("server builds");
     let base = format!("http://{}", app.local_addr());
     let stores = app.stores().clone();
+    let state = app.state().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until_stopped(async move {
         let _ = rx.await;
@@ -144,6 +148,7 @@ pub async fn start(config: Config) -> TestApp {
         data_dir: config.server.data_dir.clone(),
         config,
         stores,
+        state,
         client: reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .build()
@@ -192,6 +197,19 @@ impl TestApp {
         if let Some(handle) = self.handle.take() {
             let _ = tokio::time::timeout(REQUEST_TIMEOUT, handle).await;
         }
+    }
+
+    /// Opens a WebSocket at `path_and_query` with an optional `Authorization` header.
+    pub async fn ws(
+        &self,
+        path_and_query: &str,
+        token: Option<&str>,
+    ) -> Result<ws::Ws, (u16, Value)> {
+        let url = format!(
+            "{}{path_and_query}",
+            self.base.replacen("http://", "ws://", 1)
+        );
+        ws::connect(&url, token).await
     }
 
     /// A full URL for `path`.

@@ -59,6 +59,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Chat limits.
     pub chat_limits: crate::config::ChatConfig,
+    /// The shared online list, when several nodes form one service.
+    pub cluster: Option<Arc<crate::presence::RedisPresence>>,
 }
 
 /// The whole HTTP API.

@@ -13,6 +13,10 @@ use crate::groups::GroupId;
 use crate::messages::Message;
 use crate::users::UserId;
 
+pub mod redis;
+
+pub use self::redis::RedisBus;
+
 /// How many events a node may fall behind before it is told it lagged.
 pub const BUS_CAPACITY: usize = 65_536;
 

@@ -391,6 +391,7 @@ impl GroupService {
         {
             return Err(Error::NoGroup("that user is not a member of this group"));
         }
+        self.announce_removed(group, [target]).await;
         Ok(())
     }
 

@@ -12,6 +12,10 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::users::UserId;
 
+pub mod redis;
+
+pub use self::redis::RedisPresence;
+
 /// The online list.
 #[async_trait]
 pub trait Presence: Send + Sync {

@@ -16,6 +16,7 @@ use crate::groups::{Group, GroupId, Member, NewGroup, Role};
 use crate::messages::{Appended, Conversation, Message, NewMessage};
 use crate::users::{NewUser, ProfileChange, User, UserId};
 
+pub mod mongo;
 mod sql;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -23,6 +24,7 @@ pub mod conformance;
 #[cfg(any(test, feature = "conformance"))]
 pub mod message_conformance;
 
+pub use mongo::MongoMessages;
 pub use sql::{Dialect, SqlStore};
 
 /// Accounts.

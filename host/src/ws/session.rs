@@ -114,9 +114,15 @@ impl Session {
                     close = Some((1001, "server shutting down"));
                 }
                 queued = rx.recv() => match queued {
-                    Some(frame) => {
-                        if sink.send(text(frame)).await.is_err() { break; }
-                    }
+                    // A reader too slow to take this frame fills the queue meanwhile, and
+                    // the hub fires the kill switch: the write must not outlast that.
+                    Some(frame) => tokio::select! {
+                        biased;
+                        () = kill.fired() => close = Some(kill.close()),
+                        sent = tokio::time::timeout(idle, sink.send(text(frame))) => {
+                            if !matches!(sent, Ok(Ok(()))) { break; }
+                        }
+                    },
                     None => break,
                 },
                 incoming = stream.next() => {
@@ -130,12 +136,15 @@ impl Session {
                         WsMessage::Close(_) => break,
                         WsMessage::Ping(_) | WsMessage::Pong(_) => (Vec::new(), Ok(After::Continue)),
                     };
+                    let mut written = true;
                     for reply in replies {
-                        if sink.send(text(reply)).await.is_err() {
-                            close = Some((1011, ""));
+                        let sent = tokio::time::timeout(idle, sink.send(text(reply))).await;
+                        if !matches!(sent, Ok(Ok(()))) {
+                            written = false;
                             break;
                         }
                     }
+                    if !written { break; }
                     match after {
                         Ok(After::Continue) => invalid = 0,
                         Ok(After::Close(code, reason)) => close = Some((code, reason)),
@@ -157,13 +166,17 @@ impl Session {
             }
         }
         if let Some((code, reason)) = close {
-            let _ = sink
-                .send(WsMessage::Close(Some(CloseFrame {
-                    code,
-                    reason: Utf8Bytes::from(reason),
-                })))
-                .await;
-            let _ = sink.close().await;
+            // A full socket cannot take a close frame either; give it a moment, then drop.
+            let farewell = async {
+                let _ = sink
+                    .send(WsMessage::Close(Some(CloseFrame {
+                        code,
+                        reason: Utf8Bytes::from(reason),
+                    })))
+                    .await;
+                let _ = sink.close().await;
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), farewell).await;
         }
         self.hub.unregister(me.socket);
         if let Err(err) = self.chat.presence().disconnect(self.user).await {

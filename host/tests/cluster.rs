@@ -1,0 +1,295 @@
+//! Two `confab serve` processes sharing MySQL, Redis (and MongoDB when given) form one
+//! service: users on different nodes chat privately and in groups, share the online list,
+//! and a killed node's users leave that list within seconds.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use sqlx::Connection;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+struct Node {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(env: &[(String, String)]) -> Node {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CONFAB_SERVER__DATA_DIR", dir.path())
+        .env("CONFAB_SERVER__LISTEN", "127.0.0.1:0")
+        .env("CONFAB_AUTH__BCRYPT_COST", "4")
+        .env("CONFAB_LOG__FILTER", "warn")
+        .envs(env.iter().cloned())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn confab");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the listening line");
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .expect("address")
+        .to_owned();
+    assert!(line.contains("listening"), "{line}");
+    Node {
+        child,
+        base: format!("http://{addr}"),
+        _dir: dir,
+    }
+}
+
+async fn call(
+    client: &reqwest::Client,
+    node: &Node,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> Value {
+    let mut request = client.post(format!("{}{path}", node.base)).json(&body);
+    if let Some(token) = token {
+        request = request.header("Authorization", token);
+    }
+    let reply: Value = request
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(reply["status"], 200, "{path}: {reply}");
+    reply["data"].clone()
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn socket(node: &Node, path: &str, token: &str) -> Socket {
+    let url = format!("{}{path}", node.base.replacen("http://", "ws://", 1));
+    let mut request = url.into_client_request().expect("request");
+    request
+        .headers_mut()
+        .insert("Authorization", token.parse().expect("header"));
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade")
+        .0
+}
+
+async fn recv(ws: &mut Socket) -> Value {
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(15), ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("frame");
+        if let Message::Text(text) = next {
+            return serde_json::from_str(text.as_str()).expect("json");
+        }
+    }
+}
+
+async fn send(ws: &mut Socket, frame: Value) {
+    ws.send(Message::Text(frame.to_string().into()))
+        .await
+        .expect("send");
+}
+
+#[tokio::test]
+async fn two_nodes_are_one_service() {
+    let (Ok(mysql), Ok(redis)) = (
+        std::env::var("CONFAB_TEST_MYSQL_URL"),
+        std::env::var("CONFAB_TEST_REDIS_URL"),
+    ) else {
+        eprintln!(
+            "SKIPPED: the two-node test needs CONFAB_TEST_MYSQL_URL and CONFAB_TEST_REDIS_URL"
+        );
+        return;
+    };
+    let suffix = format!("{:08x}", rand::random::<u32>());
+    let database = format!("confab_c_{suffix}");
+    let mut admin = sqlx::MySqlConnection::connect(&mysql).await.expect("mysql");
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&mut admin)
+        .await
+        .expect("create db");
+    let base = mysql.rsplit_once('/').map_or(mysql.as_str(), |(b, _)| b);
+    let key = || base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+    let mut env = vec![
+        (
+            "CONFAB_DATABASE__URL".to_owned(),
+            format!("{base}/{database}"),
+        ),
+        ("CONFAB_CLUSTER__REDIS_URL".to_owned(), redis.clone()),
+        (
+            "CONFAB_CLUSTER__NAMESPACE".to_owned(),
+            format!("test-{suffix}"),
+        ),
+        (
+            "CONFAB_CLUSTER__PRESENCE_TTL_SECS".to_owned(),
+            "2".to_owned(),
+        ),
+        (
+            "CONFAB_AUTH__JWT_SECRET".to_owned(),
+            format!("secret-{suffix}-{suffix}"),
+        ),
+        ("CONFAB_SECURITY__DATA_KEY".to_owned(), key()),
+        ("CONFAB_SECURITY__INDEX_KEY".to_owned(), key()),
+    ];
+    if let Ok(mongo) = std::env::var("CONFAB_TEST_MONGO_URL") {
+        env.push(("CONFAB_HISTORY__URL".to_owned(), mongo));
+        env.push((
+            "CONFAB_HISTORY__DATABASE".to_owned(),
+            format!("confab_c_{suffix}"),
+        ));
+    } else {
+        eprintln!("note: CONFAB_TEST_MONGO_URL is unset; history stays in MySQL for this test");
+    }
+    let node_a = start(&env);
+    let mut node_b = start(&env);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+
+    // Alice registers on A, Bob on B; each logs in on their own node.
+    let mut tokens = Vec::new();
+    for (name, node) in [("alice_c", &node_a), ("bob_c", &node_b)] {
+        call(
+            &client,
+            node,
+            "/user/register",
+            None,
+            json!({"username": name, "password": "password123"}),
+        )
+        .await;
+        let login = call(
+            &client,
+            node,
+            "/user/login",
+            None,
+            json!({"username": name, "password": "password123"}),
+        )
+        .await;
+        tokens.push(login["aToken"].as_str().expect("aToken").to_owned());
+    }
+    let me = |i: usize| {
+        let client = client.clone();
+        let token = tokens[i].clone();
+        let base = [&node_a.base, &node_b.base][i].clone();
+        async move {
+            let reply: Value = client
+                .get(format!("{base}/user/me"))
+                .header("Authorization", token)
+                .send()
+                .await
+                .expect("me")
+                .json()
+                .await
+                .expect("json");
+            reply["data"]["ID"].as_i64().expect("id")
+        }
+    };
+    let (alice, bob) = (me(0).await, me(1).await);
+
+    // Private chat across nodes, with the shared online list.
+    let mut a = socket(&node_a, &format!("/chat/ws?toUid={bob}"), &tokens[0]).await;
+    let mut b = socket(&node_b, &format!("/chat/ws?toUid={alice}"), &tokens[1]).await;
+    assert_eq!(recv(&mut a).await["code"], 50002);
+    assert_eq!(recv(&mut b).await["code"], 50002);
+    send(&mut a, json!({"type": 1, "content": "hello from A"})).await;
+    assert_eq!(
+        recv(&mut a).await["code"],
+        50004,
+        "bob is online on the other node"
+    );
+    let got = recv(&mut b).await;
+    assert_eq!(
+        (got["from"].clone(), got["content"].clone()),
+        (json!(alice.to_string()), json!("hello from A"))
+    );
+    send(&mut b, json!({"type": 1, "content": "hello from B"})).await;
+    assert_eq!(recv(&mut b).await["code"], 50004);
+    assert_eq!(recv(&mut a).await["content"], "hello from B");
+
+    // A group across nodes.
+    let group = call(
+        &client,
+        &node_a,
+        "/group/create",
+        Some(&tokens[0]),
+        json!({"group_name": "cluster"}),
+    )
+    .await["ID"]
+        .as_i64()
+        .expect("gid");
+    call(
+        &client,
+        &node_b,
+        "/group/join",
+        Some(&tokens[1]),
+        json!({"group_id": group}),
+    )
+    .await;
+    let mut ga = socket(
+        &node_a,
+        &format!("/chat/group_ws?group_id={group}"),
+        &tokens[0],
+    )
+    .await;
+    let mut gb = socket(
+        &node_b,
+        &format!("/chat/group_ws?group_id={group}"),
+        &tokens[1],
+    )
+    .await;
+    send(&mut gb, json!({"content": "group hello from B"})).await;
+    assert_eq!(recv(&mut gb).await["code"], 50002);
+    let got = recv(&mut ga).await;
+    assert_eq!(
+        (got["sender"].clone(), got["content"].clone()),
+        (json!(bob.to_string()), json!("group hello from B"))
+    );
+
+    // Node B dies without a word: Bob leaves the online list within seconds.
+    node_b.child.kill().expect("kill node B");
+    let _ = node_b.child.wait();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        send(&mut a, json!({"type": 1, "content": "are you there?"})).await;
+        let ack = recv(&mut a).await;
+        if ack["code"] == 50005 {
+            break;
+        }
+        assert_eq!(ack["code"], 50004);
+        assert!(
+            Instant::now() < deadline,
+            "bob stayed online after his node died"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drop(node_a);
+    sqlx::query(&format!("DROP DATABASE {database}"))
+        .execute(&mut admin)
+        .await
+        .expect("drop db");
+}
