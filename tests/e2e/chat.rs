@@ -657,3 +657,105 @@ async fn a_silent_peer_is_dropped() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+mod filters {
+    use super::*;
+    use async_trait::async_trait;
+    use confab::messages::filter::Draft;
+    use confab::messages::{FilterChain, MessageFilter, Verdict};
+    use std::sync::Arc;
+
+    struct Mask;
+    struct Refuse;
+
+    #[async_trait]
+    impl MessageFilter for Mask {
+        fn name(&self) -> &str {
+            "mask"
+        }
+        async fn filter(&self, draft: &Draft) -> Verdict {
+            if draft.content.contains("darn") {
+                Verdict::Rewrite(draft.content.replace("darn", "****"))
+            } else {
+                Verdict::Allow
+            }
+        }
+    }
+
+    #[async_trait]
+    impl MessageFilter for Refuse {
+        fn name(&self) -> &str {
+            "refuse"
+        }
+        async fn filter(&self, draft: &Draft) -> Verdict {
+            if draft.content.contains("spam") {
+                Verdict::Reject {
+                    code: 50006,
+                    reason: "达到限制: no spam".to_owned(),
+                }
+            } else {
+                Verdict::Allow
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_filter_chain_rewrites_and_rejects_private_and_group_messages() {
+        let app = spawn_app().await;
+        app.state
+            .chat
+            .set_filters(FilterChain::new(vec![Arc::new(Mask), Arc::new(Refuse)]));
+        let alice = app.user("alice").await;
+        let bob = app.user("bob").await;
+        let mut a = conversation(&app, &alice, &bob).await;
+        let mut b = conversation(&app, &bob, &alice).await;
+
+        a.send(json!({"type": 1, "content": "buy spam now", "client_id": "s1"}))
+            .await;
+        let refused = a.recv().await;
+        assert_eq!(
+            refused,
+            json!({"from": "", "code": 50006, "content": "达到限制: no spam", "client_id": "s1"})
+        );
+        assert_eq!(send(&mut a, "well darn it").await["code"], 50004);
+        // The rejected message never reached Bob: the next frame is the rewritten one.
+        assert_eq!(b.recv().await["content"], "well **** it");
+
+        let g = app
+            .json(
+                Method::POST,
+                "/group/create",
+                Some(&alice.access),
+                json!({"group_name": "filtered"}),
+            )
+            .await
+            .data()["ID"]
+            .as_i64()
+            .expect("id");
+        app.json(
+            Method::POST,
+            "/group/join",
+            Some(&bob.access),
+            json!({"group_id": g}),
+        )
+        .await
+        .expect(200, 200);
+        let mut ga = group_ws(&app, &alice, g).await;
+        let mut gb = group_ws(&app, &bob, g).await;
+        ga.send(json!({"content": "spam spam"})).await;
+        assert_eq!(ga.recv().await["code"], 50006);
+        ga.send(json!({"content": "darn group"})).await;
+        assert_eq!(ga.recv().await["code"], 50002);
+        assert_eq!(gb.recv().await["content"], "**** group");
+        // History holds only what was accepted, as rewritten.
+        gb.send(json!({"type": 2, "content": "0"})).await;
+        let (_, history) = gb.until_code(50003).await;
+        assert_eq!(
+            history
+                .iter()
+                .map(|f| f["content"].clone())
+                .collect::<Vec<_>>(),
+            [json!("**** group")]
+        );
+    }
+}
