@@ -139,31 +139,19 @@ impl ChatService {
             return Err(Error::UserNotFound.into());
         }
         let conversation = Conversation::direct(sender, to);
-        let sent_at = now_millis();
-        let content = self.filter(sender, conversation, content, sent_at).await?;
-        let appended = self
-            .store
-            .append(NewMessage {
-                conversation,
+        let message = self
+            .accept(
                 sender,
-                recipient: Some(to),
+                conversation,
+                Some(to),
                 content,
                 client_id,
-                sent_at,
-                read: false,
-            })
+                |message| Event::Direct { message, origin },
+            )
             .await?;
-        let recipient_online = self.presence.is_online(to).await?;
-        if !appended.duplicate {
-            self.publish(Event::Direct {
-                message: appended.message.clone(),
-                origin,
-            })
-            .await;
-        }
         Ok(Sent {
-            message: appended.message,
-            recipient_online,
+            message,
+            recipient_online: self.presence.is_online(to).await?,
         })
     }
 
@@ -181,6 +169,27 @@ impl ChatService {
             return Err(Error::NoGroup("not a member of this group").into());
         }
         let conversation = Conversation::Group(group);
+        let message = self
+            .accept(sender, conversation, None, content, client_id, |message| {
+                Event::Group { message, origin }
+            })
+            .await?;
+        Ok(Sent {
+            message,
+            recipient_online: false,
+        })
+    }
+
+    /// Filters, stores, then publishes (unless it was a resend of a stored message).
+    async fn accept(
+        &self,
+        sender: UserId,
+        conversation: Conversation,
+        recipient: Option<UserId>,
+        content: &str,
+        client_id: Option<String>,
+        event: impl FnOnce(Message) -> Event,
+    ) -> std::result::Result<Message, SendError> {
         let sent_at = now_millis();
         let content = self.filter(sender, conversation, content, sent_at).await?;
         let appended = self
@@ -188,7 +197,7 @@ impl ChatService {
             .append(NewMessage {
                 conversation,
                 sender,
-                recipient: None,
+                recipient,
                 content,
                 client_id,
                 sent_at,
@@ -196,16 +205,9 @@ impl ChatService {
             })
             .await?;
         if !appended.duplicate {
-            self.publish(Event::Group {
-                message: appended.message.clone(),
-                origin,
-            })
-            .await;
+            self.publish(event(appended.message.clone())).await;
         }
-        Ok(Sent {
-            message: appended.message,
-            recipient_online: false,
-        })
+        Ok(appended.message)
     }
 
     /// Up to a page of messages sent after `after_secs` (unix seconds), oldest first.

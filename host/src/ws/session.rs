@@ -261,21 +261,10 @@ impl State<'_> {
                     Ok(peer) => peer,
                     Err(handled) => return handled,
                 };
-                let content = match protocol::text_value(&frame.content, "content") {
-                    Ok(Some(content)) => content,
-                    Ok(None) => return bad("content is required"),
-                    Err(reason) => return bad(reason),
+                let content = match sendable(frame, client_id.as_deref(), bucket) {
+                    Ok(content) => content,
+                    Err(handled) => return handled,
                 };
-                if !bucket.take() {
-                    return (
-                        vec![protocol::error(
-                            30019,
-                            "too many messages: slow down",
-                            client_id.as_deref(),
-                        )],
-                        Ok(After::Continue),
-                    );
-                }
                 let reply = match chat
                     .send_direct(user, peer, &content, client_id.clone(), Some(self.me))
                     .await
@@ -348,21 +337,10 @@ impl State<'_> {
         let chat = &self.session.chat;
         match frame.kind {
             None | Some(1) => {
-                let content = match protocol::text_value(&frame.content, "content") {
-                    Ok(Some(content)) => content,
-                    Ok(None) => return bad("content is required"),
-                    Err(reason) => return bad(reason),
+                let content = match sendable(frame, client_id.as_deref(), bucket) {
+                    Ok(content) => content,
+                    Err(handled) => return handled,
                 };
-                if !bucket.take() {
-                    return (
-                        vec![protocol::error(
-                            30019,
-                            "too many messages: slow down",
-                            client_id.as_deref(),
-                        )],
-                        Ok(After::Continue),
-                    );
-                }
                 match chat
                     .send_group(user, group, &content, client_id.clone(), Some(self.me))
                     .await
@@ -435,6 +413,31 @@ impl State<'_> {
             )
         })
     }
+}
+
+/// The text of a send frame, if it has one and the sender is within its rate.
+fn sendable(
+    frame: &ClientFrame,
+    client_id: Option<&str>,
+    bucket: &mut Bucket,
+) -> Result<String, Handled> {
+    let content = match protocol::text_value(&frame.content, "content") {
+        Ok(Some(content)) => content,
+        Ok(None) => return Err(bad("content is required")),
+        Err(reason) => return Err(bad(reason)),
+    };
+    if !bucket.take() {
+        // Not an invalid frame: the client may simply retry later.
+        return Err((
+            vec![protocol::error(
+                30019,
+                "too many messages: slow down",
+                client_id,
+            )],
+            Ok(After::Continue),
+        ));
+    }
+    Ok(content)
 }
 
 fn send_error(err: SendError, client_id: Option<&str>) -> String {
