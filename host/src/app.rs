@@ -126,6 +126,7 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
         mailer,
         uploads.clone(),
         groups.clone(),
+        bus.clone(),
     );
     let state = AppState {
         users,

@@ -759,3 +759,34 @@ mod filters {
         );
     }
 }
+
+#[tokio::test]
+async fn signing_out_or_deleting_the_account_closes_the_sockets() {
+    let app = spawn_app().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let mut inbox = open(&app, &alice, "").await;
+    let mut conv = conversation(&app, &alice, &bob).await;
+    let mut bobs = open(&app, &bob, "").await;
+    app.send(app.request(Method::POST, "/user/logout", Some(&alice.access)))
+        .await
+        .expect(200, 200);
+    assert_eq!(inbox.ended().await, Ended::Closed(1008));
+    assert_eq!(conv.ended().await, Ended::Closed(1008));
+    let refused = app
+        .ws("/chat/ws", Some(&alice.access))
+        .await
+        .err()
+        .expect("revoked");
+    assert_eq!(refused.0, 401);
+
+    app.form(
+        Method::DELETE,
+        "/user/delete",
+        Some(&bob.access),
+        &[("username", &bob.name), ("password", &bob.password)],
+    )
+    .await
+    .expect(200, 200);
+    assert_eq!(bobs.ended().await, Ended::Closed(1008));
+}

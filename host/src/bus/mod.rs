@@ -37,6 +37,11 @@ pub enum Event {
         /// The socket it came from.
         origin: Option<SocketRef>,
     },
+    /// `user` signed out everywhere or deleted the account: close all their sockets.
+    Revoked {
+        /// The user.
+        user: UserId,
+    },
     /// `user` is no longer a member of `group`: close their sockets for it at once.
     Removed {
         /// The group.

@@ -11,6 +11,7 @@ use serde::Serialize;
 use subtle::ConstantTimeEq;
 use tokio::sync::OnceCell;
 
+use crate::bus::{Bus, Event};
 use crate::config::{Config, RegistrationMode};
 use crate::crypto::FieldCipher;
 use crate::error::{Conflict, Error, Result};
@@ -178,6 +179,7 @@ pub struct UserService {
     mailer: Arc<Mailer>,
     uploads: Uploads,
     groups: GroupService,
+    bus: Arc<dyn Bus>,
     policy: Policy,
     /// A digest to check against when the user does not exist, so a login costs the same
     /// time whether or not the name is registered.
@@ -200,6 +202,7 @@ impl UserService {
         mailer: Arc<Mailer>,
         uploads: Uploads,
         groups: GroupService,
+        bus: Arc<dyn Bus>,
     ) -> Self {
         Self {
             stores,
@@ -208,6 +211,7 @@ impl UserService {
             mailer,
             uploads,
             groups,
+            bus,
             policy: Policy {
                 bcrypt_cost: config.auth.bcrypt_cost,
                 registration: config.registration.mode,
@@ -287,7 +291,16 @@ impl UserService {
     /// Revokes every token of the caller.
     pub async fn logout(&self, caller: Caller) -> Result<()> {
         self.stores.users.bump_token_version(caller.id).await?;
-        self.stores.tokens.revoke_all_refresh(caller.id).await
+        self.stores.tokens.revoke_all_refresh(caller.id).await?;
+        self.close_sockets(caller.id).await;
+        Ok(())
+    }
+
+    /// Closes every socket of `user` on every node (their tokens no longer hold).
+    async fn close_sockets(&self, user: UserId) {
+        if let Err(err) = self.bus.publish(Event::Revoked { user }).await {
+            tracing::warn!(error = %err, user, "closing a signed-out user's sockets failed");
+        }
     }
 
     /// The caller behind an access token, checked against the stored token version.
@@ -354,6 +367,7 @@ impl UserService {
         if !self.stores.users.delete_user(caller.id).await? {
             return Err(Error::UserNotFound);
         }
+        self.close_sockets(caller.id).await;
         Ok(())
     }
 

@@ -275,6 +275,13 @@ impl Hub {
                     }
                 }
             }
+            Event::Revoked { user } => {
+                for id in reg.by_user.get(user).into_iter().flatten() {
+                    if let Some(entry) = reg.sockets.get(id) {
+                        entry.kill.fire(1008, "signed out");
+                    }
+                }
+            }
             Event::Removed { group, user } => {
                 for id in reg.by_group.get(group).into_iter().flatten() {
                     if let Some(entry) = reg.sockets.get(id) {
