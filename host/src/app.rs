@@ -21,7 +21,7 @@ use crate::presence::{MemoryPresence, Presence};
 use crate::store::{self, Stores};
 use crate::tokens::TokenKeys;
 use crate::uploads::Uploads;
-use crate::users::UserService;
+use crate::users::{AccountTools, UserService};
 use crate::ws::Hub;
 
 /// A built server, bound to its port and ready to run.
@@ -121,12 +121,14 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
     let users = UserService::new(
         config,
         stores.clone(),
-        keys,
-        cipher,
-        mailer,
-        uploads.clone(),
-        groups.clone(),
-        bus.clone(),
+        AccountTools {
+            keys,
+            cipher,
+            mailer,
+            uploads: uploads.clone(),
+            groups: groups.clone(),
+            bus: bus.clone(),
+        },
     );
     let state = AppState {
         users,

@@ -192,26 +192,34 @@ impl std::fmt::Debug for UserService {
     }
 }
 
+/// What the account service works with besides storage.
+#[derive(Clone)]
+pub struct AccountTools {
+    /// Signs and checks tokens.
+    pub keys: TokenKeys,
+    /// Seals email and phone.
+    pub cipher: Arc<FieldCipher>,
+    /// Sends verification codes.
+    pub mailer: Arc<Mailer>,
+    /// Places avatars.
+    pub uploads: Uploads,
+    /// Hands off a deleted user's groups.
+    pub groups: GroupService,
+    /// Closes a signed-out user's sockets everywhere.
+    pub bus: Arc<dyn Bus>,
+}
+
 impl UserService {
     /// Builds the service.
-    pub fn new(
-        config: &Config,
-        stores: Stores,
-        keys: TokenKeys,
-        cipher: Arc<FieldCipher>,
-        mailer: Arc<Mailer>,
-        uploads: Uploads,
-        groups: GroupService,
-        bus: Arc<dyn Bus>,
-    ) -> Self {
+    pub fn new(config: &Config, stores: Stores, tools: AccountTools) -> Self {
         Self {
             stores,
-            keys,
-            cipher,
-            mailer,
-            uploads,
-            groups,
-            bus,
+            keys: tools.keys,
+            cipher: tools.cipher,
+            mailer: tools.mailer,
+            uploads: tools.uploads,
+            groups: tools.groups,
+            bus: tools.bus,
             policy: Policy {
                 bcrypt_cost: config.auth.bcrypt_cost,
                 registration: config.registration.mode,
