@@ -234,3 +234,12 @@ async fn a_malformed_payload_does_not_stop_delivery() {
     // The junk is skipped: the next event heard is the valid one.
     assert_eq!(next_event(&mut rx).await, event);
 }
+
+#[tokio::test]
+async fn redis_bus_passes_the_suite() {
+    let Some(url) = redis_url() else { return };
+    let ns = namespace();
+    let a = RedisBus::connect(&url, &ns).await.expect("node a");
+    let b = RedisBus::connect(&url, &ns).await.expect("node b");
+    confab::bus::conformance::run(&a, &b).await;
+}

@@ -95,3 +95,89 @@ impl Bus for LocalBus {
         self.tx.subscribe()
     }
 }
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance {
+    //! The bus conformance suite; every backend passes it.
+
+    use std::time::Duration;
+
+    use super::{Bus, Event, SocketRef};
+    use crate::messages::{Conversation, Message};
+
+    fn message(id: i64) -> Message {
+        Message {
+            id,
+            conversation: Conversation::direct(1, 2),
+            sender: 1,
+            recipient: Some(2),
+            content: format!("m{id} 你好"),
+            client_id: Some(format!("c{id}")),
+            sent_at: 1_700_000_000_000 + id,
+            read: false,
+        }
+    }
+
+    /// Runs every check. `a` and `b` are two nodes of one bus (for a single-node bus,
+    /// the same bus twice).
+    pub async fn run(a: &dyn Bus, b: &dyn Bus) {
+        let mut on_a = a.subscribe();
+        let mut on_b = b.subscribe();
+        let events = vec![
+            Event::Direct {
+                message: message(1),
+                origin: Some(SocketRef { node: 7, socket: 9 }),
+            },
+            Event::Group {
+                message: Message {
+                    conversation: Conversation::Group(5),
+                    recipient: None,
+                    ..message(2)
+                },
+                origin: None,
+            },
+            Event::Removed { group: 5, user: 3 },
+            Event::Revoked { user: 4 },
+        ];
+        for event in &events {
+            a.publish(event.clone()).await.expect("publish");
+        }
+        // A burst keeps its order.
+        for id in 10..110 {
+            b.publish(Event::Direct {
+                message: message(id),
+                origin: None,
+            })
+            .await
+            .expect("publish burst");
+        }
+        for rx in [&mut on_a, &mut on_b] {
+            for want in &events {
+                let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                    .await
+                    .expect("in time")
+                    .expect("received");
+                assert_eq!(&got, want);
+            }
+            for id in 10..110 {
+                let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                    .await
+                    .expect("in time")
+                    .expect("received");
+                match got {
+                    Event::Direct { message, .. } => assert_eq!(message.id, id),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn the_local_bus_passes_the_suite() {
+        let bus = super::LocalBus::default();
+        super::conformance::run(&bus, &bus).await;
+    }
+}
