@@ -613,15 +613,23 @@ async fn shutdown_acknowledges_or_refuses_every_message() {
     let stores = app.stores.clone();
     let stopping = tokio::spawn(app.stop());
     let mut acked = Vec::new();
+    let mut refused = Vec::new();
     let ended = loop {
         match a.next().await {
             Ok(frame) if frame["code"] == 50005 => acked.push(frame["id"].as_i64().expect("id")),
+            Ok(frame) if frame["code"] == 500 => {
+                assert!(frame["content"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("shutting down")));
+                refused.push(frame["client_id"].as_str().expect("client_id").to_owned());
+            }
             Ok(other) => panic!("unexpected {other}"),
             Err(ended) => break ended,
         }
     };
     stopping.await.expect("stopped");
     assert_eq!(ended, Ended::Closed(1001));
+    assert!(acked.len() + refused.len() <= 50);
     let conversation_key = confab::messages::Conversation::direct(alice.id, bob.id);
     let stored = stores
         .messages

@@ -112,6 +112,19 @@ impl Session {
                 signalled = shutdown.wait_for(|stopping| *stopping).map(|r| r.is_ok()) => {
                     if !signalled { break; }
                     close = Some((1001, "server shutting down"));
+                    // Frames that already arrived are refused out loud, so the client
+                    // knows to send them again elsewhere (the same client_id is safe).
+                    while let Some(Some(Ok(WsMessage::Text(body)))) = stream.next().now_or_never() {
+                        let client_id = serde_json::from_str::<ClientFrame>(body.as_str())
+                            .ok()
+                            .and_then(|f| protocol::text_value(&f.client_id, "client_id").ok().flatten());
+                        let refusal = protocol::error(
+                            crate::error::Code::Fail.number(),
+                            "server shutting down: not stored, send it again",
+                            client_id.as_deref(),
+                        );
+                        if sink.send(text(refusal)).await.is_err() { break; }
+                    }
                 }
                 queued = rx.recv() => match queued {
                     // A reader too slow to take this frame fills the queue meanwhile, and
