@@ -36,6 +36,18 @@ impl Conversation {
             Conversation::Group(g) => format!("g:{g}"),
         }
     }
+
+    /// The inverse of [`Conversation::key`].
+    pub fn from_key(key: &str) -> Option<Self> {
+        if let Some(rest) = key.strip_prefix("d:") {
+            let (a, b) = rest.split_once(':')?;
+            Some(Conversation::Direct(a.parse().ok()?, b.parse().ok()?))
+        } else if let Some(group) = key.strip_prefix("g:") {
+            Some(Conversation::Group(group.parse().ok()?))
+        } else {
+            None
+        }
+    }
 }
 
 /// A message to store.

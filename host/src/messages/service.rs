@@ -149,9 +149,15 @@ impl ChatService {
                 |message| Event::Direct { message, origin },
             )
             .await?;
+        // The message is stored: a failing online check must not turn its ack into an
+        // error, so it then counts as offline.
+        let recipient_online = self.presence.is_online(to).await.unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "checking whether a recipient is online failed");
+            false
+        });
         Ok(Sent {
             message,
-            recipient_online: self.presence.is_online(to).await?,
+            recipient_online,
         })
     }
 
@@ -244,11 +250,6 @@ impl ChatService {
             self.store.mark_read(&conversation, reader, last.id).await?;
         }
         Ok(unread)
-    }
-
-    /// Tells every node that `user` left `group`, so their group sockets close at once.
-    pub async fn member_removed(&self, group: GroupId, user: UserId) {
-        self.publish(Event::Removed { group, user }).await;
     }
 
     async fn publish(&self, event: Event) {

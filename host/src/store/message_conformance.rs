@@ -138,6 +138,7 @@ pub async fn run(store: &dyn MessageStore) {
         ..draft(direct, a, Some(b), "once", 20_000)
     };
     let first = store.append(with_id.clone()).await.expect("first");
+    assert_eq!(first.message.client_id.as_deref(), Some("c-1"));
     let again = store
         .append(NewMessage {
             content: "changed".to_owned(),
@@ -152,11 +153,24 @@ pub async fn run(store: &dyn MessageStore) {
         .append(NewMessage {
             sender: b,
             recipient: Some(a),
-            ..with_id
+            ..with_id.clone()
         })
         .await
         .expect("other sender");
     assert!(!other_sender.duplicate, "client ids are per sender");
+    let elsewhere = store
+        .append(NewMessage {
+            conversation: group,
+            recipient: None,
+            ..with_id.clone()
+        })
+        .await
+        .expect("same id, other conversation");
+    assert!(elsewhere.duplicate, "a client id is unique per sender");
+    assert_eq!(
+        elsewhere.message.conversation, direct,
+        "the stored message keeps its conversation"
+    );
     assert_eq!(
         store.after(&direct, 19_000, 10).await.expect("after").len(),
         2

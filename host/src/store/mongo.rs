@@ -82,7 +82,7 @@ impl StoredMessage {
     }
 
     fn into_message(self) -> Result<Message> {
-        let conversation = parse_key(&self.conv).with_context(|| {
+        let conversation = Conversation::from_key(&self.conv).with_context(|| {
             format!(
                 "message {} has a malformed conversation key {:?}",
                 self.id, self.conv
@@ -98,18 +98,6 @@ impl StoredMessage {
             sent_at: self.sent_at,
             read: self.read,
         })
-    }
-}
-
-/// The inverse of [`Conversation::key`]: `d:<low>:<high>` or `g:<group>`.
-fn parse_key(key: &str) -> Option<Conversation> {
-    if let Some(rest) = key.strip_prefix("d:") {
-        let (a, b) = rest.split_once(':')?;
-        Some(Conversation::Direct(a.parse().ok()?, b.parse().ok()?))
-    } else if let Some(group) = key.strip_prefix("g:") {
-        Some(Conversation::Group(group.parse().ok()?))
-    } else {
-        None
     }
 }
 
@@ -471,10 +459,13 @@ mod tests {
             Conversation::Direct(-1, 12),
             Conversation::Group(42),
         ] {
-            assert_eq!(parse_key(&conversation.key()), Some(conversation));
+            assert_eq!(
+                Conversation::from_key(&conversation.key()),
+                Some(conversation)
+            );
         }
         for bad in ["", "d:1", "d:1:x", "g:", "x:1", "g:1:2"] {
-            assert_eq!(parse_key(bad), None, "{bad:?}");
+            assert_eq!(Conversation::from_key(bad), None, "{bad:?}");
         }
     }
 

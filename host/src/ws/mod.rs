@@ -22,7 +22,8 @@ pub mod session;
 pub use hub::{Hub, SocketKind};
 
 /// Hard ceiling for one WebSocket message, above the per-frame limit that gets an error
-/// frame: past this the connection itself is closed (1009).
+/// frame: past this the WebSocket layer refuses to read further and the connection is
+/// dropped, since such a frame cannot be an honest mistake.
 const HARD_FRAME_FACTOR: usize = 4;
 
 fn query(raw: Option<String>) -> Result<HashMap<String, String>> {

@@ -13,6 +13,7 @@ use crate::users::UserId;
 #[derive(FromRow)]
 struct MessageRow {
     id: i64,
+    conv: String,
     sender: i64,
     recipient: Option<i64>,
     content: String,
@@ -21,7 +22,7 @@ struct MessageRow {
     is_read: i64,
 }
 
-const COLUMNS: &str = "id, sender, recipient, content, client_id, sent_at, is_read";
+const COLUMNS: &str = "id, conv, sender, recipient, content, client_id, sent_at, is_read";
 
 impl MessageRow {
     fn into_message(self, conversation: Conversation) -> Message {
@@ -39,12 +40,8 @@ impl MessageRow {
 }
 
 impl SqlStore {
-    async fn by_client_id(
-        &self,
-        sender: UserId,
-        client_id: &str,
-        conversation: Conversation,
-    ) -> Result<Option<Message>> {
+    /// The sender's message with this client id, in whichever conversation it went to.
+    async fn by_client_id(&self, sender: UserId, client_id: &str) -> Result<Option<Message>> {
         let row: Option<MessageRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM messages WHERE sender = ? AND client_id = ?"
         ))
@@ -52,7 +49,11 @@ impl SqlStore {
         .bind(client_id)
         .fetch_optional(&self.write)
         .await?;
-        Ok(row.map(|r| r.into_message(conversation)))
+        let Some(row) = row else { return Ok(None) };
+        let conversation = Conversation::from_key(&row.conv).ok_or_else(|| {
+            anyhow::anyhow!("stored conversation key {:?} is malformed", row.conv)
+        })?;
+        Ok(Some(row.into_message(conversation)))
     }
 
     async fn list(
@@ -79,10 +80,7 @@ impl SqlStore {
 impl MessageStore for SqlStore {
     async fn append(&self, message: NewMessage) -> Result<Appended> {
         if let Some(client_id) = &message.client_id {
-            if let Some(old) = self
-                .by_client_id(message.sender, client_id, message.conversation)
-                .await?
-            {
+            if let Some(old) = self.by_client_id(message.sender, client_id).await? {
                 return Ok(Appended {
                     message: old,
                     duplicate: true,
@@ -109,7 +107,7 @@ impl MessageStore for SqlStore {
                 drop(tx);
                 let client_id = message.client_id.as_deref().unwrap_or_default();
                 let old = self
-                    .by_client_id(message.sender, client_id, message.conversation)
+                    .by_client_id(message.sender, client_id)
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("a duplicate message vanished"))?;
                 return Ok(Appended {
