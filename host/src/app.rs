@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, Limits};
@@ -190,7 +191,14 @@ impl App {
         let router = api::router(self.state);
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let signal_hub = hub.clone();
-        let serve = axum::serve(self.listener, router).with_graceful_shutdown(async move {
+        // Chat frames are small and latency-bound: Nagle's delay would hold the second of
+        // two back-to-back frames for up to 40 ms.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %err, "setting TCP_NODELAY failed");
+            }
+        });
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
             shutdown.await;
             signal_hub.begin_shutdown();
             let _ = stopping_tx.send(true);

@@ -26,6 +26,9 @@ pub use hub::{Hub, SocketKind};
 /// dropped, since such a frame cannot be an honest mistake.
 const HARD_FRAME_FACTOR: usize = 4;
 
+/// Initial read buffer of a socket, in bytes.
+const READ_BUFFER: usize = 4096;
+
 fn query(raw: Option<String>) -> Result<HashMap<String, String>> {
     match raw {
         None => Ok(HashMap::new()),
@@ -141,7 +144,10 @@ fn start(
         limits: limits.clone(),
         welcome,
     };
-    ws.max_message_size(limits.max_frame_bytes * HARD_FRAME_FACTOR)
+    // The default 128 KiB read buffer per socket dominated the memory of idle
+    // connections; frames are small, and the buffer grows when one is not.
+    ws.read_buffer_size(READ_BUFFER)
+        .max_message_size(limits.max_frame_bytes * HARD_FRAME_FACTOR)
         .max_frame_size(limits.max_frame_bytes * HARD_FRAME_FACTOR)
         .on_upgrade(move |socket| hub.tracker().track_future(session.run(socket)))
 }
