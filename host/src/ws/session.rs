@@ -297,15 +297,7 @@ impl State<'_> {
                     Ok(page) => page,
                     Err(handled) => return handled,
                 };
-                let full = page.len() as u32 >= HISTORY_PAGE;
-                let mut replies: Vec<String> = page
-                    .iter()
-                    .map(|m| protocol::direct_history(m, user))
-                    .collect();
-                if !full {
-                    replies.push(protocol::end());
-                }
-                (replies, Ok(After::Continue))
+                history_page(&page, |m| protocol::direct_history(m, user))
             }
             Some(3) => {
                 let peer = match self.peer(frame) {
@@ -381,15 +373,7 @@ impl State<'_> {
                     Ok(page) => page,
                     Err(handled) => return handled,
                 };
-                let full = page.len() as u32 >= HISTORY_PAGE;
-                let mut replies: Vec<String> = page
-                    .iter()
-                    .map(|m| protocol::group_delivery(m, group))
-                    .collect();
-                if !full {
-                    replies.push(protocol::end());
-                }
-                (replies, Ok(After::Continue))
+                history_page(&page, |m| protocol::group_delivery(m, group))
             }
             Some(other) => bad(format!("unknown type {other}: 1 send, 2 history")),
         }
@@ -426,6 +410,19 @@ impl State<'_> {
             )
         })
     }
+}
+
+/// A history page as frames; the end marker follows a page that is not full, since no
+/// more messages follow it.
+fn history_page(
+    page: &[crate::messages::Message],
+    render: impl Fn(&crate::messages::Message) -> String,
+) -> Handled {
+    let mut replies: Vec<String> = page.iter().map(render).collect();
+    if (page.len() as u32) < HISTORY_PAGE {
+        replies.push(protocol::end());
+    }
+    (replies, Ok(After::Continue))
 }
 
 /// The text of a send frame, if it has one and the sender is within its rate.
