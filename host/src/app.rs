@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState, Limits};
@@ -18,6 +20,9 @@ use crate::friends::FriendService;
 use crate::groups::{GroupLimits, GroupPolicy, GroupService, SeedPolicy};
 use crate::mail::{self, Mailer};
 use crate::messages::ChatService;
+use crate::plugins::chain::PluginGroupPolicy;
+use crate::plugins::kv::{MemoryKv, PluginKv, RedisKv};
+use crate::plugins::{Plugins, Wiring};
 use crate::presence::{MemoryPresence, Presence};
 use crate::store::{self, Stores};
 use crate::tokens::TokenKeys;
@@ -99,7 +104,14 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
         config.uploads.max_bytes,
         config.uploads.avatar_max_bytes,
     )?;
-    let policy: Arc<dyn GroupPolicy> = Arc::new(SeedPolicy);
+    // Group decisions go through the plugins' chains, which fall back to the seed's rules
+    // while no plugin takes part.
+    let plugin_policy = PluginGroupPolicy::default();
+    let policy: Arc<dyn GroupPolicy> = if config.plugins.enabled {
+        Arc::new(plugin_policy.clone())
+    } else {
+        Arc::new(SeedPolicy)
+    };
     let groups = GroupService::new(
         stores.groups.clone(),
         policy,
@@ -118,6 +130,29 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
         config.chat.max_message_chars,
     );
     let hub = Hub::start(node, &bus);
+    let kv: Arc<dyn PluginKv> = if config.cluster.redis_url.is_empty() {
+        Arc::new(MemoryKv::default())
+    } else {
+        Arc::new(RedisKv::connect(&config.cluster.redis_url, &config.cluster.namespace).await?)
+    };
+    let plugins = Plugins::start(
+        &config.plugins,
+        data_dir,
+        Wiring {
+            chat: chat.clone(),
+            policy: plugin_policy,
+            kv,
+            max_chars: config.chat.max_message_chars,
+        },
+    )
+    .await
+    .context("starting the plugins")?;
+    let admin_token: Arc<str> = if config.admin.token.is_empty() {
+        B64.encode(crypto::secret_file(&secrets, "admin.token")?)
+            .into()
+    } else {
+        config.admin.token.as_str().into()
+    };
     let friends = FriendService::new(stores.friends.clone(), stores.users.clone());
     let users = UserService::new(
         config,
@@ -143,6 +178,8 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
         hub,
         chat_limits: config.chat.clone(),
         cluster,
+        plugins,
+        admin_token,
     };
     Ok((state, stores))
 }

@@ -42,6 +42,10 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// Logging.
     pub log: LogConfig,
+    /// WebAssembly plugins: the watched folder, default limits, quarantine.
+    pub plugins: PluginsConfig,
+    /// The operator API under `/admin/` and `/metrics`.
+    pub admin: AdminConfig,
 }
 
 /// `[server]`
@@ -287,6 +291,68 @@ impl Default for ClusterConfig {
     }
 }
 
+/// `[plugins]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Load plugins at all. Off, every hook keeps the host's built-in behaviour.
+    pub enabled: bool,
+    /// The folder of `<name>.wasm` + `<name>.toml` pairs; empty means `<data_dir>/plugins`.
+    pub dir: PathBuf,
+    /// When the folder does not exist yet, create it with the bundled plugins in it.
+    pub install_bundled: bool,
+    /// Watch the folder and apply changes while running.
+    pub watch: bool,
+    /// Quiet time, in milliseconds, after a change in the folder before it is read again.
+    pub debounce_ms: u64,
+    /// Memory cap of one plugin instance, MiB, for manifests that name none.
+    pub memory_mib: u32,
+    /// Deadline of one call, milliseconds, for manifests that name none.
+    pub deadline_ms: u64,
+    /// The most memory a manifest may ask for, MiB.
+    pub max_memory_mib: u32,
+    /// The longest deadline a manifest may ask for, milliseconds.
+    pub max_deadline_ms: u64,
+    /// Live instances per plugin, which is how many calls into it run at once.
+    pub instances_per_plugin: u32,
+    /// Failed calls in a row after which a plugin is quarantined.
+    pub quarantine_after: u32,
+    /// Seconds a quarantined plugin is skipped (its failure policy applies) before it is
+    /// tried again.
+    pub quarantine_secs: u64,
+    /// Where compiled plugins are cached; empty means `<data_dir>/plugin-cache`.
+    pub cache_dir: PathBuf,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: PathBuf::new(),
+            install_bundled: true,
+            watch: true,
+            debounce_ms: 200,
+            memory_mib: 16,
+            deadline_ms: 10,
+            max_memory_mib: 128,
+            max_deadline_ms: 1000,
+            instances_per_plugin: 8,
+            quarantine_after: 5,
+            quarantine_secs: 30,
+            cache_dir: PathBuf::new(),
+        }
+    }
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// The bearer token of `/admin/` and `/metrics`. Empty: a random one is generated into
+    /// `<data_dir>/secrets/admin.token` on first start and read from there.
+    pub token: String,
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -403,6 +469,8 @@ impl Default for Config {
             history: HistoryConfig::default(),
             cluster: ClusterConfig::default(),
             log: LogConfig::default(),
+            plugins: PluginsConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -515,6 +583,8 @@ impl Config {
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut secret);
         config.auth.jwt_secret = hex::encode(secret);
         config.log.filter = "warn".to_owned();
+        // Tests that exercise plugins turn them on with a folder of their own.
+        config.plugins.enabled = false;
         config
     }
 }

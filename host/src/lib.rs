@@ -15,6 +15,7 @@ pub mod friends;
 pub mod groups;
 pub mod mail;
 pub mod messages;
+pub mod plugins;
 pub mod presence;
 pub mod store;
 pub mod telemetry;

@@ -25,6 +25,7 @@ use crate::users::UserService;
 use crate::ws::Hub;
 use std::sync::Arc;
 
+mod admin;
 pub mod auth;
 pub mod envelope;
 mod friends;
@@ -61,6 +62,10 @@ pub struct AppState {
     pub chat_limits: crate::config::ChatConfig,
     /// The shared online list, when several nodes form one service.
     pub cluster: Option<Arc<crate::presence::RedisPresence>>,
+    /// WebAssembly plugins.
+    pub plugins: crate::plugins::Plugins,
+    /// The bearer token of `/admin/` and `/metrics`.
+    pub admin_token: Arc<str>,
 }
 
 /// The whole HTTP API.
@@ -91,6 +96,25 @@ pub fn router(state: AppState) -> Router {
         .route("/group/remove", post(groups::remove))
         .route("/chat/ws", get(crate::ws::private))
         .route("/chat/group_ws", get(crate::ws::group))
+        // Operator routes, behind the admin token. The plugin upload reads its own parts
+        // under its own caps, like /user/upload.
+        .route("/admin/plugins", get(admin::list).post(admin::install))
+        .route(
+            "/admin/plugins/{name}",
+            get(admin::show)
+                .put(admin::replace)
+                .delete(admin::remove),
+        )
+        .route("/admin/plugins/{name}/enable", post(admin::enable))
+        .route("/admin/plugins/{name}/disable", post(admin::disable))
+        .route("/admin/plugins/{name}/reload", post(admin::reload))
+        .route(
+            "/admin/plugins/{name}/config",
+            get(admin::config).put(admin::set_config),
+        )
+        .route("/admin/verdicts", get(admin::verdicts))
+        .route("/admin/invites", post(admin::invites))
+        .route("/metrics", get(admin::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are capped by the parameter reader, which knows the right cap per part.
