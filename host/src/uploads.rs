@@ -111,17 +111,27 @@ impl Uploads {
         self.root.join("tmp")
     }
 
-    /// Places a file from `POST /user/upload` and returns its URL.
-    pub async fn place_upload(&self, file: ReceivedFile) -> Result<String> {
+    /// Refuses a file from `POST /user/upload` that is over the cap.
+    pub fn check_upload_size(&self, file: &ReceivedFile) -> Result<()> {
         if file.size > self.max_bytes {
             return Err(Error::UploadTooLarge {
                 limit: self.max_bytes,
             });
         }
-        let extension = file
-            .client_name
-            .as_deref()
-            .map(safe_extension)
+        Ok(())
+    }
+
+    /// Places a file from `POST /user/upload` and returns its URL. It keeps `extension`
+    /// (chosen by the upload plugins, already allowlisted) or else the safe extension of
+    /// the client's file name.
+    pub async fn place_upload(
+        &self,
+        file: ReceivedFile,
+        extension: Option<&'static str>,
+    ) -> Result<String> {
+        self.check_upload_size(&file)?;
+        let extension = extension
+            .or_else(|| file.client_name.as_deref().map(safe_extension))
             .unwrap_or("bin");
         self.place(file, Bucket::Data, extension).await
     }
@@ -196,6 +206,14 @@ pub fn safe_extension(client_name: &str) -> &'static str {
         .unwrap_or("bin")
 }
 
+/// The safe extension for a content type, if it has one on the allowlist.
+pub fn extension_for_type(content_type: &str) -> Option<&'static str> {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    mime_guess::get_mime_extensions_str(essence)?
+        .iter()
+        .find_map(|ext| SAFE_EXTENSIONS.iter().find(|safe| *safe == ext).copied())
+}
+
 /// The extension of an image recognised by its magic bytes.
 pub fn image_extension(head: &[u8]) -> Option<&'static str> {
     if head.starts_with(b"\x89PNG\r\n\x1a\n") {
@@ -223,6 +241,10 @@ mod tests {
         assert_eq!(safe_extension("x.svg"), "bin");
         assert_eq!(safe_extension("noext"), "bin");
         assert_eq!(safe_extension("archive.tar.gz"), "gz");
+        assert_eq!(extension_for_type("image/png"), Some("png"));
+        assert_eq!(extension_for_type("text/plain; charset=utf-8"), Some("txt"));
+        assert_eq!(extension_for_type("text/html"), None);
+        assert_eq!(extension_for_type("nonsense"), None);
     }
 
     #[test]

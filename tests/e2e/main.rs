@@ -7,6 +7,7 @@ mod email;
 mod friends;
 mod groups;
 mod mongo;
+mod plugins;
 mod redis;
 mod storage;
 mod tokens;

@@ -1,6 +1,7 @@
 //! The end-to-end harness: a real Confab server on a free port with its own data folder,
 //! and a small HTTP client that speaks its envelope.
 
+pub mod plugins;
 pub mod smtp;
 pub mod ws;
 

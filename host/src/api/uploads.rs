@@ -9,19 +9,40 @@ use tokio_util::io::ReaderStream;
 use crate::api::envelope::ok;
 use crate::api::params::Params;
 use crate::error::{Error, Result};
-use crate::uploads::{Bucket, Uploads};
+use crate::plugins::chain::{UploadDecision, UploadInfo};
+use crate::plugins::Plugins;
+use crate::uploads::{extension_for_type, safe_extension, Bucket, Uploads};
 use crate::users::Caller;
 
 /// `POST /user/upload` (multipart `file`): `{"url": "/upload/data/<name>"}`.
+///
+/// The host's size cap applies first; then the upload plugins decide (reject, or choose
+/// the extension the file is stored and served with). The stored name stays the host's
+/// random one whatever a plugin answers.
 pub(super) async fn upload(
     State(uploads): State<Uploads>,
-    _caller: Caller,
+    State(plugins): State<Plugins>,
+    caller: Caller,
     mut params: Params,
 ) -> Result<Response> {
     let file = params.take_file("file").ok_or_else(|| {
         Error::invalid("file is required: send it as multipart/form-data field \"file\"")
     })?;
-    let url = uploads.place_upload(file).await?;
+    uploads.check_upload_size(&file)?;
+    let info = UploadInfo {
+        name: file.client_name.clone(),
+        content_type: file.client_type.clone(),
+        size: file.size,
+        uploader: caller.id,
+    };
+    let extension = match plugins.check_upload(&info, &file.head).await {
+        UploadDecision::Reject(reason) => return Err(Error::UploadRejected(reason)),
+        UploadDecision::Accept { name, content_type } => name
+            .as_deref()
+            .map(safe_extension)
+            .or_else(|| content_type.as_deref().and_then(extension_for_type)),
+    };
+    let url = uploads.place_upload(file, extension).await?;
     Ok(ok(serde_json::json!({ "url": url })))
 }
 

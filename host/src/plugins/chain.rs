@@ -105,10 +105,8 @@ impl Runner {
         let result = self.loaded.call(request).await;
         self.counters.observe(started.elapsed());
         match result {
-            Ok(response) => {
-                self.health.failures.store(0, Ordering::Relaxed);
-                Outcome::Answer(response)
-            }
+            // The streak is cleared by `healthy` once the answer proved valid.
+            Ok(response) => Outcome::Answer(response),
             Err(error) => {
                 self.fail(hook, user, subject, &error);
                 Outcome::Failed
@@ -141,6 +139,11 @@ impl Runner {
             );
         }
         self.remember(hook, "failed", user, format!("{error} ({policy})"), subject);
+    }
+
+    /// A valid answer ends a failure streak.
+    fn healthy(&self) {
+        self.health.failures.store(0, Ordering::Relaxed);
     }
 
     /// A wrong answer counts as a failure of the plugin.
@@ -225,7 +228,10 @@ impl MessageFilter for FilterRunner {
             .ask(hook, Request::Filter(message), sender, &draft.content)
             .await;
         match answer {
-            Outcome::Answer(Response::Verdict(wit::Verdict::Allow)) => Verdict::Allow,
+            Outcome::Answer(Response::Verdict(wit::Verdict::Allow)) => {
+                runner.healthy();
+                Verdict::Allow
+            }
             Outcome::Answer(Response::Verdict(wit::Verdict::Rewrite(text))) => {
                 let chars = text.chars().count();
                 if chars == 0 || chars > self.limits.max_chars {
@@ -236,6 +242,7 @@ impl MessageFilter for FilterRunner {
                     runner.invalid(hook, sender, &draft.content, &why);
                     return failed();
                 }
+                runner.healthy();
                 if text != draft.content {
                     runner.rewritten();
                     runner.remember(hook, "rewritten", sender, text.clone(), &draft.content);
@@ -243,6 +250,7 @@ impl MessageFilter for FilterRunner {
                 Verdict::Rewrite(text)
             }
             Outcome::Answer(Response::Verdict(wit::Verdict::Reject(rejection))) => {
+                runner.healthy();
                 runner.rejected();
                 let detail = format!("{}: {}", rejection.code, rejection.reason);
                 runner.remember(hook, "rejected", sender, detail, &draft.content);
@@ -316,8 +324,9 @@ impl GroupPolicy for PluginGroupPolicy {
         for runner in &self.current().join {
             let request = Request::Join(wit_group(group), user, count);
             match runner.ask(hook, request, user, &group.name).await {
-                Outcome::Answer(Response::Join(wit::JoinDecision::Allow)) => {}
+                Outcome::Answer(Response::Join(wit::JoinDecision::Allow)) => runner.healthy(),
                 Outcome::Answer(Response::Join(wit::JoinDecision::Deny(reason))) => {
+                    runner.healthy();
                     runner.rejected();
                     runner.remember(hook, "denied", user, reason.clone(), &group.name);
                     return JoinDecision::Deny(reason);
@@ -355,6 +364,7 @@ impl GroupPolicy for PluginGroupPolicy {
             match runner.ask(hook, request, leaving, &group.name).await {
                 Outcome::Answer(Response::Handoff(wit::Handoff::NewOwner(id))) => {
                     if let Some(member) = remaining.iter().find(|m| m.user.max(0) as u64 == id) {
+                        runner.healthy();
                         runner.remember(
                             hook,
                             "decided",
@@ -372,6 +382,7 @@ impl GroupPolicy for PluginGroupPolicy {
                     );
                 }
                 Outcome::Answer(Response::Handoff(wit::Handoff::Dissolve)) => {
+                    runner.healthy();
                     runner.remember(hook, "decided", leaving, "dissolve".to_owned(), &group.name);
                     return OwnerHandoff::Dissolve;
                 }
@@ -433,6 +444,7 @@ pub async fn check_upload(chain: &[Arc<Runner>], info: &UploadInfo, head: &[u8])
             .await
         {
             Outcome::Answer(Response::Upload(wit::UploadVerdict::Accept(accept))) => {
+                runner.healthy();
                 if accept.name.is_some() || accept.content_type.is_some() {
                     let detail = format!(
                         "stored as {}",
@@ -449,6 +461,7 @@ pub async fn check_upload(chain: &[Arc<Runner>], info: &UploadInfo, head: &[u8])
                 content_type = accept.content_type.or(content_type);
             }
             Outcome::Answer(Response::Upload(wit::UploadVerdict::Reject(reason))) => {
+                runner.healthy();
                 runner.rejected();
                 runner.remember(hook, "rejected", uploader, reason.clone(), &subject);
                 return UploadDecision::Reject(reason);

@@ -642,6 +642,10 @@ impl Inner {
             shared: PluginShared::new(name, manifest.config_json(), self.kv.clone()),
             loaded_at: None,
         });
+        if let Some(loaded) = &loaded {
+            // The version's instances read this one; keep the entry pointing at it.
+            entry.shared = loaded.shared().clone();
+        }
         entry.shared.set_config(manifest.config_json());
         if let Some(loaded) = loaded {
             entry.loaded = Some(loaded);

@@ -590,6 +590,11 @@ impl Loaded {
         }
     }
 
+    /// The plugin's shared part (name, configuration, store).
+    pub fn shared(&self) -> &Arc<PluginShared> {
+        &self.shared
+    }
+
     /// Its limits.
     pub fn limits(&self) -> Limits {
         self.limits
