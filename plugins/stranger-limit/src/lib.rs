@@ -1,0 +1,279 @@
+//! The `stranger-limit` plugin: the seed's rule that in a private conversation a user may
+//! send at most `limit` messages to someone who has not replied yet.
+//!
+//! It keeps one counter per direction in the plugin's key-value store, so the rule holds
+//! across plugin instances, restarts of an instance and (with Redis) the server's nodes.
+//! When S writes to P, P's counter towards S is cleared (S has just replied to P), then S's
+//! counter towards P goes up by one; above `limit`, the message is refused. Group messages
+//! are never counted.
+
+use std::time::Duration;
+
+use confab_plugin_sdk::{config, kv, log, Conversation, Hook, Message, Plugin, UserId, Verdict};
+use serde::Deserialize;
+
+/// The plugin.
+pub struct StrangerLimit;
+
+impl Plugin for StrangerLimit {
+    const HOOKS: &'static [Hook] = &[Hook::FilterMessage];
+
+    fn check_config(json: &str) -> Result<(), String> {
+        config::parse::<Settings>(json)?.check()
+    }
+
+    fn filter_message(message: Message) -> Verdict {
+        match config::get::<Settings>() {
+            Ok(settings) => decide(&message, &settings, &mut HostCounters),
+            Err(error) => {
+                // Unreachable while the server applies only checked configurations; failing
+                // open matches the manifest.
+                log::error(format_args!("invalid configuration, allowing: {error}"));
+                Verdict::Allow
+            }
+        }
+    }
+}
+
+confab_plugin_sdk::export!(StrangerLimit);
+
+/// The configuration; every key is optional.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct Settings {
+    /// How many messages a user may send before the other side replies.
+    limit: u32,
+    /// How long a count lasts, from the first unanswered message; 0 keeps it until a reply.
+    window_secs: u64,
+    /// The code a refused sender sees.
+    code: u32,
+    /// The reason a refused sender sees.
+    reason: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            limit: 3,
+            window_secs: 0,
+            code: 50006,
+            reason: "达到限制".to_owned(),
+        }
+    }
+}
+
+impl Settings {
+    /// The checks serde cannot express.
+    fn check(&self) -> Result<(), String> {
+        if self.limit == 0 {
+            return Err("limit must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+
+    /// How long a new counter lasts, if it expires at all.
+    fn window(&self) -> Option<Duration> {
+        (self.window_secs > 0).then(|| Duration::from_secs(self.window_secs))
+    }
+}
+
+/// The counters the rule needs, as a trait so the tests can keep them in a map.
+trait Counters {
+    /// Forgets the counter under `key`.
+    fn clear(&mut self, key: &str);
+    /// Adds one to the counter under `key` (a new counter expires after `ttl`) and returns
+    /// the new count.
+    fn bump(&mut self, key: &str, ttl: Option<Duration>) -> i64;
+}
+
+/// The counters in the server's key-value store.
+struct HostCounters;
+
+impl Counters for HostCounters {
+    fn clear(&mut self, key: &str) {
+        kv::delete(key);
+    }
+
+    fn bump(&mut self, key: &str, ttl: Option<Duration>) -> i64 {
+        kv::incr(key, 1, ttl)
+    }
+}
+
+/// The key of the count of messages `from` sent to `to` without a reply.
+fn key(from: UserId, to: UserId) -> String {
+    format!("unanswered:{from}:{to}")
+}
+
+/// Counts `message` and decides about it.
+fn decide(message: &Message, settings: &Settings, counters: &mut impl Counters) -> Verdict {
+    let Conversation::Direct(peer) = message.conversation else {
+        return Verdict::Allow;
+    };
+    let sender = message.sender;
+    // The sender answers whatever the peer sent: the peer may write freely again.
+    counters.clear(&key(peer, sender));
+    let sent = counters.bump(&key(sender, peer), settings.window());
+    if sent > i64::from(settings.limit) {
+        Verdict::reject(settings.code, settings.reason.as_str())
+    } else {
+        Verdict::Allow
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Counters in a map, recording the expiry each was created with.
+    #[derive(Default)]
+    struct MapCounters(HashMap<String, (i64, Option<Duration>)>);
+
+    impl Counters for MapCounters {
+        fn clear(&mut self, key: &str) {
+            self.0.remove(key);
+        }
+
+        fn bump(&mut self, key: &str, ttl: Option<Duration>) -> i64 {
+            let entry = self.0.entry(key.to_owned()).or_insert((0, ttl));
+            entry.0 += 1;
+            entry.0
+        }
+    }
+
+    fn direct(sender: UserId, to: UserId) -> Message {
+        Message {
+            sender,
+            conversation: Conversation::Direct(to),
+            content: "hello".to_owned(),
+            sent_at: 0,
+        }
+    }
+
+    fn settings(json: &str) -> Settings {
+        config::parse(json).expect("a valid configuration")
+    }
+
+    #[test]
+    fn the_fourth_unanswered_message_is_refused() {
+        let settings = settings("{}");
+        let mut counters = MapCounters::default();
+        for _ in 0..3 {
+            assert_eq!(
+                decide(&direct(1, 2), &settings, &mut counters),
+                Verdict::Allow
+            );
+        }
+        assert_eq!(
+            decide(&direct(1, 2), &settings, &mut counters),
+            Verdict::reject(50006, "达到限制")
+        );
+        assert!(matches!(
+            decide(&direct(1, 2), &settings, &mut counters),
+            Verdict::Reject(_)
+        ));
+    }
+
+    #[test]
+    fn a_reply_lets_the_first_sender_write_again() {
+        let settings = settings("{}");
+        let mut counters = MapCounters::default();
+        for _ in 0..4 {
+            decide(&direct(1, 2), &settings, &mut counters);
+        }
+        assert_eq!(
+            decide(&direct(2, 1), &settings, &mut counters),
+            Verdict::Allow
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                decide(&direct(1, 2), &settings, &mut counters),
+                Verdict::Allow
+            );
+        }
+        assert!(matches!(
+            decide(&direct(1, 2), &settings, &mut counters),
+            Verdict::Reject(_)
+        ));
+    }
+
+    #[test]
+    fn conversations_are_counted_apart() {
+        let settings = settings(r#"{"limit": 1}"#);
+        let mut counters = MapCounters::default();
+        assert_eq!(
+            decide(&direct(1, 2), &settings, &mut counters),
+            Verdict::Allow
+        );
+        assert_eq!(
+            decide(&direct(1, 3), &settings, &mut counters),
+            Verdict::Allow
+        );
+        assert_eq!(
+            decide(&direct(3, 2), &settings, &mut counters),
+            Verdict::Allow
+        );
+        assert!(matches!(
+            decide(&direct(1, 2), &settings, &mut counters),
+            Verdict::Reject(_)
+        ));
+    }
+
+    #[test]
+    fn group_messages_are_not_counted() {
+        let settings = settings(r#"{"limit": 1}"#);
+        let mut counters = MapCounters::default();
+        let group = Message {
+            conversation: Conversation::Group(9),
+            ..direct(1, 2)
+        };
+        for _ in 0..5 {
+            assert_eq!(decide(&group, &settings, &mut counters), Verdict::Allow);
+        }
+        assert!(counters.0.is_empty());
+    }
+
+    #[test]
+    fn a_window_gives_new_counters_an_expiry() {
+        let mut counters = MapCounters::default();
+        decide(
+            &direct(1, 2),
+            &settings(r#"{"window_secs": 60}"#),
+            &mut counters,
+        );
+        decide(&direct(3, 4), &settings("{}"), &mut counters);
+        assert_eq!(counters.0[&key(1, 2)].1, Some(Duration::from_secs(60)));
+        assert_eq!(counters.0[&key(3, 4)].1, None);
+    }
+
+    #[test]
+    fn the_code_and_reason_can_change() {
+        let settings = settings(r#"{"limit": 1, "code": 42, "reason": "wait for a reply"}"#);
+        let mut counters = MapCounters::default();
+        decide(&direct(1, 2), &settings, &mut counters);
+        assert_eq!(
+            decide(&direct(1, 2), &settings, &mut counters),
+            Verdict::reject(42, "wait for a reply")
+        );
+    }
+
+    #[test]
+    fn bad_configurations_say_what_is_wrong() {
+        for (json, needle) in [
+            (r#"{"limit": 0}"#, "at least 1"),
+            (r#"{"limit": -1}"#, "invalid value"),
+            (r#"{"window": 60}"#, "window"),
+            (r#"{"window_secs": "1m"}"#, "invalid type"),
+        ] {
+            let error = StrangerLimit::check_config(json).expect_err(json);
+            assert!(error.contains(needle), "{json}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_manifest_matches_the_plugin() {
+        confab_plugin_sdk::testing::check_manifest::<StrangerLimit>(include_str!("../plugin.toml"))
+            .expect("plugin.toml");
+    }
+}
