@@ -37,7 +37,11 @@ fn bench(c: &mut Criterion) {
     let manifest = Manifest::parse(bundled.manifest).expect("manifest");
     let settings = PluginsConfig::default();
     let runtime = Runtime::new(&settings, None).expect("engine");
-    let shared = PluginShared::new("word-filter", manifest.config_json(), Arc::new(MemoryKv::default()));
+    let shared = PluginShared::new(
+        "word-filter",
+        manifest.config_json(),
+        Arc::new(MemoryKv::default()),
+    );
     let limits = manifest.limits(&settings).expect("limits");
     let loaded = Arc::new(
         rt.block_on(runtime.load(Arc::new(bundled.wasm.to_vec()), limits, shared))

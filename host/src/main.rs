@@ -1,9 +1,11 @@
-//! The `confab` command: serve, migrate, issue invite keys.
+//! The `confab` command: serve, migrate, issue invite keys, write and check plugins.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use confab::plugins::manifest::Manifest;
+use confab::plugins::scaffold::{self, Sdk};
 use confab::{App, Config};
 
 /// A chat server whose behaviour operators change while it runs.
@@ -29,14 +31,49 @@ enum Command {
         #[arg(long, short = 'n', default_value_t = 1)]
         count: usize,
     },
+    /// Write and check plugins; needs no server or configuration.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Create a plugin crate to start from: a small message filter.
+    New {
+        /// The plugin's name: a-z, 0-9 and '-', starting with a letter.
+        name: String,
+        /// The folder to create it in (as DIR/NAME).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The confab-plugin-sdk folder to build against; by default the one of the
+        /// source tree this binary was built from, else the published crate.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Check a built plugin: its interface version, the hooks it implements and whether
+    /// its manifest fits it.
+    Check {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// The manifest; by default `<stem>.toml` or `plugin.toml` beside the component.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let command = match cli.command.unwrap_or(Command::Serve) {
+        // Tools for plugin authors read no configuration and touch no data.
+        Command::Plugin { command } => return plugin(command).await,
+        other => other,
+    };
     let config = Config::load(cli.config.as_deref())?;
     confab::telemetry::init(&config.log.filter);
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
             confab::store::connect(&config.database, &config.server.data_dir).await?;
@@ -53,7 +90,104 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Plugin { command } => plugin(command).await,
     }
+}
+
+/// `confab plugin ...`: tools for plugin authors, which work without a server.
+async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::New { name, dir, sdk } => {
+            let sdk = match sdk {
+                Some(folder) => Sdk::from_folder(&folder)?,
+                None => Sdk::from_build_tree(),
+            };
+            let root = scaffold::scaffold(&name, &dir, &sdk)?;
+            println!("Created the plugin {name} in {}", root.display());
+            println!(
+                "Build it with: cd {} && cargo build --release --target wasm32-wasip2",
+                root.display()
+            );
+            println!("Its README.md tells how to check and install it.");
+            Ok(())
+        }
+        PluginCommand::Check { file, manifest } => check(&file, manifest.as_deref()).await,
+    }
+}
+
+/// `confab plugin check`: prints what the component says of itself and compares it with
+/// its manifest; an error (exit code 1) says what does not fit.
+async fn check(file: &Path, manifest: Option<&Path>) -> anyhow::Result<()> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let inspection = confab::plugins::inspect(bytes)
+        .await
+        .map_err(|e| anyhow::anyhow!("{} is not a Confab plugin: {e}", file.display()))?;
+    let implemented: Vec<String> = inspection.hooks.iter().map(ToString::to_string).collect();
+    println!("component:  {}", file.display());
+    println!("interface:  confab:plugin@{}", inspection.wit_version);
+    println!(
+        "implements: {}",
+        if implemented.is_empty() {
+            "no hook".to_owned()
+        } else {
+            implemented.join(", ")
+        }
+    );
+    let manifest_path = match manifest {
+        Some(path) => Some(path.to_path_buf()),
+        None => manifest_beside(file),
+    };
+    let Some(manifest_path) = manifest_path else {
+        println!(
+            "manifest:   none given, and no {} or plugin.toml beside it",
+            stem_toml(file)
+        );
+        println!("ok");
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let manifest = Manifest::parse(&text)
+        .map_err(|e| anyhow::anyhow!("the manifest {} is invalid: {e}", manifest_path.display()))?;
+    let hooks: Vec<String> = manifest.hooks.iter().map(ToString::to_string).collect();
+    println!(
+        "manifest:   {} ({} {})",
+        manifest_path.display(),
+        manifest.name,
+        manifest.version
+    );
+    println!("hooks:      {}", hooks.join(", "));
+    let missing: Vec<String> = manifest
+        .hooks
+        .iter()
+        .filter(|hook| !inspection.hooks.contains(hook))
+        .map(ToString::to_string)
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "the manifest takes part in {} but the plugin does not implement {}",
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" }
+        );
+    }
+    println!("ok: install it as {0}.wasm and {0}.toml", manifest.name);
+    Ok(())
+}
+
+/// `<stem>.toml` or `plugin.toml` in the component's folder, whichever exists first.
+fn manifest_beside(file: &Path) -> Option<PathBuf> {
+    let folder = file.parent().unwrap_or_else(|| Path::new("."));
+    [folder.join(stem_toml(file)), folder.join("plugin.toml")]
+        .into_iter()
+        .find(|path| path.is_file())
+}
+
+fn stem_toml(file: &Path) -> String {
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
+    format!("{stem}.toml")
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -1,12 +1,14 @@
 //! End-to-end tests: each starts a real server on a free port and talks real HTTP.
 
 mod accounts;
+mod admin;
 mod bad_input;
 mod chat;
 mod email;
 mod friends;
 mod groups;
 mod mongo;
+mod plugin_units;
 mod plugins;
 mod redis;
 mod storage;

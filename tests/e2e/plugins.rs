@@ -33,14 +33,21 @@ async fn plugin_app(bundled: bool) -> (TestApp, PathBuf) {
 }
 
 /// Waits until the plugin `name` satisfies `ready`, or fails after ten seconds.
-async fn until_plugin(app: &TestApp, name: &str, ready: impl Fn(Option<&PluginView>) -> bool) -> Option<PluginView> {
+async fn until_plugin(
+    app: &TestApp,
+    name: &str,
+    ready: impl Fn(Option<&PluginView>) -> bool,
+) -> Option<PluginView> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let view = app.state.plugins.get(name);
         if ready(view.as_ref()) {
             return view;
         }
-        assert!(Instant::now() < deadline, "plugin {name} never got there: {view:?}");
+        assert!(
+            Instant::now() < deadline,
+            "plugin {name} never got there: {view:?}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -77,8 +84,22 @@ fn set_config_line(dir: &Path, plugin: &str, from: &str, to: &str) {
 #[tokio::test]
 async fn the_bundled_plugins_are_installed_and_running() {
     let (app, dir) = plugin_app(true).await;
-    let names: Vec<String> = app.state.plugins.list().into_iter().map(|v| v.name).collect();
-    assert_eq!(names, ["owner-handoff", "stranger-limit", "upload-guard", "word-filter"]);
+    let names: Vec<String> = app
+        .state
+        .plugins
+        .list()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "owner-handoff",
+            "stranger-limit",
+            "upload-guard",
+            "word-filter"
+        ]
+    );
     for view in app.state.plugins.list() {
         assert_eq!(view.state, "running", "{view:?}");
         assert!(view.error.is_none(), "{view:?}");
@@ -114,7 +135,10 @@ async fn word_filter_masks_and_an_edited_manifest_makes_it_reject_without_a_rest
     assert_eq!(send(&mut a, "hello").await["code"], 50004);
     assert_eq!(b.recv().await["content"], "hello");
     let view = app.state.plugins.get("word-filter").expect("listed");
-    assert!(view.counters.rewrites >= 1 && view.counters.rejects >= 1, "{view:?}");
+    assert!(
+        view.counters.rewrites >= 1 && view.counters.rejects >= 1,
+        "{view:?}"
+    );
 }
 
 #[tokio::test]
@@ -126,7 +150,10 @@ async fn stranger_limit_refuses_the_fourth_unanswered_message_with_50006() {
         assert_eq!(b.recv().await["content"], format!("hi {i}"));
     }
     let refused = send(&mut a, "hi 4").await;
-    assert_eq!((refused["code"].clone(), refused["content"].clone()), (json!(50006), json!("达到限制")));
+    assert_eq!(
+        (refused["code"].clone(), refused["content"].clone()),
+        (json!(50006), json!("达到限制"))
+    );
     // Bob replies, and Alice may write again.
     assert_eq!(send(&mut b, "hello alice").await["code"], 50004);
     assert_eq!(a.recv().await["content"], "hello alice");
@@ -136,27 +163,44 @@ async fn stranger_limit_refuses_the_fourth_unanswered_message_with_50006() {
 
 async fn create_group(app: &TestApp, owner: &TestUser, name: &str) -> i64 {
     let reply = app
-        .json(Method::POST, "/group/create", Some(&owner.access), json!({"group_name": name}))
+        .json(
+            Method::POST,
+            "/group/create",
+            Some(&owner.access),
+            json!({"group_name": name}),
+        )
         .await;
     reply.expect(200, 200);
     reply.data()["ID"].as_i64().expect("group id")
 }
 
 async fn join(app: &TestApp, user: &TestUser, group: i64) -> confab_e2e::Reply {
-    app.json(Method::POST, "/group/join", Some(&user.access), json!({"group_id": group}))
-        .await
+    app.json(
+        Method::POST,
+        "/group/join",
+        Some(&user.access),
+        json!({"group_id": group}),
+    )
+    .await
 }
 
 async fn leave(app: &TestApp, user: &TestUser, group: i64) {
     let form = Form::new().text("group_id", group.to_string());
-    app.send(app.request(Method::DELETE, "/group/delete", Some(&user.access)).multipart(form))
-        .await
-        .expect(200, 200);
+    app.send(
+        app.request(Method::DELETE, "/group/delete", Some(&user.access))
+            .multipart(form),
+    )
+    .await
+    .expect(200, 200);
 }
 
 async fn owner_of(app: &TestApp, viewer: &TestUser, group: i64) -> Option<i64> {
     let reply = app
-        .get("/group/members", Some(&viewer.access), &[("group_id", &group.to_string())])
+        .get(
+            "/group/members",
+            Some(&viewer.access),
+            &[("group_id", &group.to_string())],
+        )
         .await;
     if reply.code() != 200 {
         return None;
@@ -179,18 +223,37 @@ async fn owner_handoff_picks_the_admin_and_its_config_can_dissolve_instead() {
     let g = create_group(&app, &alice, "handoff").await;
     join(&app, &bob, g).await.expect(200, 200);
     join(&app, &carol, g).await.expect(200, 200);
-    app.json(Method::POST, "/group/role", Some(&alice.access), json!({"group_id": g, "user_id": carol.id, "role": 2}))
-        .await
-        .expect(200, 200);
+    app.json(
+        Method::POST,
+        "/group/role",
+        Some(&alice.access),
+        json!({"group_id": g, "user_id": carol.id, "role": 2}),
+    )
+    .await
+    .expect(200, 200);
     leave(&app, &alice, g).await;
-    assert_eq!(owner_of(&app, &bob, g).await, Some(carol.id), "the admin, not the earlier member");
+    assert_eq!(
+        owner_of(&app, &bob, g).await,
+        Some(carol.id),
+        "the admin, not the earlier member"
+    );
     let view = app.state.plugins.get("owner-handoff").expect("listed");
     assert_eq!(view.counters.calls, 1, "{view:?}");
 
     // Configured to dissolve groups without an admin, the plugin (not the host) decides.
-    set_config_line(&dir, "owner-handoff", "dissolve_when_no_admin = false", "dissolve_when_no_admin = true");
+    set_config_line(
+        &dir,
+        "owner-handoff",
+        "dissolve_when_no_admin = false",
+        "dissolve_when_no_admin = true",
+    );
     until_plugin(&app, "owner-handoff", |v| {
-        v.is_some_and(|_| app.state.plugins.config("owner-handoff").is_ok_and(|c| c["dissolve_when_no_admin"] == true))
+        v.is_some_and(|_| {
+            app.state
+                .plugins
+                .config("owner-handoff")
+                .is_ok_and(|c| c["dissolve_when_no_admin"] == true)
+        })
     })
     .await;
     let h = create_group(&app, &alice, "dissolving").await;
@@ -210,16 +273,27 @@ async fn a_join_plugin_can_deny_with_its_reason() {
     let open = create_group(&app, &alice, "open-club").await;
     let reply = join(&app, &bob, closed).await;
     reply.expect(200, 30013);
-    assert!(reply.error().contains("this group is closed"), "{}", reply.error());
+    assert!(
+        reply.error().contains("this group is closed"),
+        "{}",
+        reply.error()
+    );
     join(&app, &bob, open).await.expect(200, 200);
 }
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
 
 async fn upload(app: &TestApp, user: &TestUser, name: &str, bytes: &[u8]) -> confab_e2e::Reply {
-    let form = Form::new().part("file", Part::bytes(bytes.to_vec()).file_name(name.to_owned()));
-    app.send(app.request(Method::POST, "/user/upload", Some(&user.access)).multipart(form))
-        .await
+    let form = Form::new().part(
+        "file",
+        Part::bytes(bytes.to_vec()).file_name(name.to_owned()),
+    );
+    app.send(
+        app.request(Method::POST, "/user/upload", Some(&user.access))
+            .multipart(form),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -230,7 +304,12 @@ async fn upload_guard_refuses_a_renamed_executable_and_names_files_by_their_cont
     exe.resize(4096, 0);
     let refused = upload(&app, &alice, "holiday.png", &exe).await;
     refused.expect(200, 30017);
-    assert!(refused.error().to_lowercase().contains("program") || refused.error().to_lowercase().contains("executable"), "{}", refused.error());
+    assert!(
+        refused.error().to_lowercase().contains("program")
+            || refused.error().to_lowercase().contains("executable"),
+        "{}",
+        refused.error()
+    );
 
     // A real PNG sent under a misleading name is stored and served as a PNG.
     let accepted = upload(&app, &alice, "notes.txt", PNG).await;
@@ -240,7 +319,11 @@ async fn upload_guard_refuses_a_renamed_executable_and_names_files_by_their_cont
     let served = app.client.get(app.url(&url)).send().await.expect("served");
     assert_eq!(served.headers()["content-type"], "image/png");
     let view = app.state.plugins.get("upload-guard").expect("listed");
-    assert_eq!((view.counters.rejects, view.counters.calls), (1, 2), "{view:?}");
+    assert_eq!(
+        (view.counters.rejects, view.counters.calls),
+        (1, 2),
+        "{view:?}"
+    );
 }
 
 #[tokio::test]
@@ -254,10 +337,19 @@ async fn hostile_plugins_fail_alone_and_the_server_keeps_serving() {
     app.state.plugins.rescan().await;
     let refused = send(&mut a, "first").await;
     assert_eq!(refused["code"], 30013, "{refused}");
-    assert!(refused["content"].as_str().unwrap_or_default().contains("memory-bomb"), "{refused}");
+    assert!(
+        refused["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("memory-bomb"),
+        "{refused}"
+    );
     assert_eq!(counters("memory-bomb").errors, 1);
     let verdicts = app.state.plugins.verdicts(10, Some("memory-bomb"));
-    assert!(verdicts.iter().any(|v| v.detail.contains("out of memory")), "{verdicts:?}");
+    assert!(
+        verdicts.iter().any(|v| v.detail.contains("out of memory")),
+        "{verdicts:?}"
+    );
     std::fs::remove_file(dir.join("memory-bomb.wasm")).expect("remove");
     std::fs::remove_file(dir.join("memory-bomb.toml")).expect("remove");
     until_plugin(&app, "memory-bomb", |v| v.is_none()).await;
@@ -286,10 +378,19 @@ async fn hostile_plugins_fail_alone_and_the_server_keeps_serving() {
     let calls = counters("spin-loop").calls;
     assert_eq!(send(&mut a, "fourth").await["code"], 50004);
     assert_eq!(b.recv().await["content"], "fourth");
-    assert_eq!(counters("spin-loop").calls, calls, "a quarantined plugin is not called");
+    assert_eq!(
+        counters("spin-loop").calls,
+        calls,
+        "a quarantined plugin is not called"
+    );
     assert_eq!(counters("spin-loop").skipped, 1);
     let verdicts = app.state.plugins.verdicts(50, Some("spin-loop"));
-    assert!(verdicts.iter().any(|v| v.outcome == "failed" && v.detail.contains("deadline")), "{verdicts:?}");
+    assert!(
+        verdicts
+            .iter()
+            .any(|v| v.outcome == "failed" && v.detail.contains("deadline")),
+        "{verdicts:?}"
+    );
 
     // A reload lifts the quarantine.
     let view = app.state.plugins.reload("trap").await.expect("reloads");
@@ -321,12 +422,18 @@ async fn a_hot_swap_under_a_steady_stream_loses_nothing_and_never_mixes_versions
         let ack = send(&mut a, &format!("m{i}")).await;
         assert_eq!(ack["code"], 50004, "{ack}");
     }
-    let got = tokio::time::timeout(Duration::from_secs(30), receiver).await.expect("all delivered").expect("receiver");
+    let got = tokio::time::timeout(Duration::from_secs(30), receiver)
+        .await
+        .expect("all delivered")
+        .expect("receiver");
     let mut seen_v2 = false;
     for (i, text) in got.iter().enumerate() {
         let v1 = format!("m{i} [v1]");
         let v2 = format!("m{i} [v2]");
-        assert!(*text == v1 || *text == v2, "message {i} arrived as {text:?}");
+        assert!(
+            *text == v1 || *text == v2,
+            "message {i} arrived as {text:?}"
+        );
         if *text == v2 {
             seen_v2 = true;
         } else {
@@ -343,17 +450,32 @@ async fn a_broken_plugin_file_leaves_the_old_version_running_and_says_why() {
     app.state.plugins.rescan().await;
     let before = app.state.plugins.get("stamp").expect("listed");
     std::fs::write(dir.join("stamp.wasm"), b"\0asm\x0d\0\x01\0garbage").expect("write");
-    let broken = until_plugin(&app, "stamp", |v| v.is_some_and(|v| v.error.is_some())).await.expect("listed");
+    let broken = until_plugin(&app, "stamp", |v| v.is_some_and(|v| v.error.is_some()))
+        .await
+        .expect("listed");
     assert_eq!(broken.state, "running");
-    assert_eq!(broken.sha256, before.sha256, "the old version is still the one running");
-    assert!(broken.error.as_deref().unwrap_or_default().contains("component"), "{broken:?}");
+    assert_eq!(
+        broken.sha256, before.sha256,
+        "the old version is still the one running"
+    );
+    assert!(
+        broken
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("component"),
+        "{broken:?}"
+    );
     let (_alice, _bob, mut a, mut b) = pair(&app).await;
     assert_eq!(send(&mut a, "still").await["code"], 50004);
     assert_eq!(b.recv().await["content"], "still [v1]");
 
     // A manifest that does not parse is refused the same way.
     std::fs::write(dir.join("stamp.toml"), "name = [").expect("write");
-    until_plugin(&app, "stamp", |v| v.is_some_and(|v| v.error.as_deref().is_some_and(|e| e.contains("stamp.toml")))).await;
+    until_plugin(&app, "stamp", |v| {
+        v.is_some_and(|v| v.error.as_deref().is_some_and(|e| e.contains("stamp.toml")))
+    })
+    .await;
     assert_eq!(send(&mut a, "again").await["code"], 50004);
     assert_eq!(b.recv().await["content"], "again [v1]");
 
@@ -372,9 +494,17 @@ async fn a_plugin_built_against_an_older_interface_version_loads_and_acts() {
     app.state.plugins.rescan().await;
     let view = app.state.plugins.get("old-abi").expect("listed");
     assert_eq!(view.state, "running", "{view:?}");
-    let inspection = confab::plugins::inspect(std::fs::read(&wasm).expect("read")).await.expect("inspects");
+    let inspection = confab::plugins::inspect(std::fs::read(&wasm).expect("read"))
+        .await
+        .expect("inspects");
     assert_eq!(inspection.wit_version, "0.1.0");
-    assert!(inspection.imports.iter().any(|i| i == "confab:plugin/host@0.1.0"), "{inspection:?}");
+    assert!(
+        inspection
+            .imports
+            .iter()
+            .any(|i| i == "confab:plugin/host@0.1.0"),
+        "{inspection:?}"
+    );
     let (_alice, _bob, mut a, mut b) = pair(&app).await;
     assert_eq!(send(&mut a, "ping").await["code"], 50004);
     assert_eq!(b.recv().await["content"], "pong");
@@ -384,17 +514,29 @@ async fn a_plugin_built_against_an_older_interface_version_loads_and_acts() {
 async fn a_manifest_naming_a_hook_the_plugin_lacks_is_refused() {
     let (app, dir) = plugin_app(false).await;
     install_plugin(&dir, "stamp-v1", "stamp");
-    set_config_line(&dir, "stamp", "hooks = [\"filter-message\"]", "hooks = [\"filter-message\", \"on-upload\"]");
+    set_config_line(
+        &dir,
+        "stamp",
+        "hooks = [\"filter-message\"]",
+        "hooks = [\"filter-message\", \"on-upload\"]",
+    );
     app.state.plugins.rescan().await;
     let view = app.state.plugins.get("stamp").expect("listed");
     assert_eq!(view.state, "failed");
-    assert!(view.error.as_deref().unwrap_or_default().contains("on-upload"), "{view:?}");
+    assert!(
+        view.error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("on-upload"),
+        "{view:?}"
+    );
 }
 
 #[tokio::test]
 async fn the_minimal_example_plugin_works_as_its_readme_says() {
     let (app, dir) = plugin_app(false).await;
-    let manifest = std::fs::read_to_string(confab_e2e::plugins::test_plugin("minimal-plugin").1).expect("manifest");
+    let manifest = std::fs::read_to_string(confab_e2e::plugins::test_plugin("minimal-plugin").1)
+        .expect("manifest");
     let name = manifest
         .lines()
         .find_map(|l| l.strip_prefix("name = "))
@@ -403,9 +545,18 @@ async fn the_minimal_example_plugin_works_as_its_readme_says() {
         .to_owned();
     install_plugin(&dir, "minimal-plugin", &name);
     app.state.plugins.rescan().await;
-    assert_eq!(app.state.plugins.get(&name).expect("listed").state, "running");
+    assert_eq!(
+        app.state.plugins.get(&name).expect("listed").state,
+        "running"
+    );
     let (_alice, _bob, mut a, mut b) = pair(&app).await;
     assert_eq!(send(&mut a, "/shrug fine").await["code"], 50004);
     let got = b.recv().await;
-    assert!(got["content"].as_str().unwrap_or_default().ends_with("¯\\_(ツ)_/¯"), "{got}");
+    assert!(
+        got["content"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("¯\\_(ツ)_/¯"),
+        "{got}"
+    );
 }

@@ -243,3 +243,50 @@ async fn redis_bus_passes_the_suite() {
     let b = RedisBus::connect(&url, &ns).await.expect("node b");
     confab::bus::conformance::run(&a, &b).await;
 }
+
+#[tokio::test]
+async fn the_plugins_store_conforms_on_redis() {
+    let Some(url) = redis_url() else { return };
+    let kv = confab::plugins::kv::RedisKv::connect(&url, &namespace())
+        .await
+        .expect("connect");
+    confab::plugins::kv::conformance::run(&kv, &suffix()).await;
+}
+
+#[tokio::test]
+async fn with_redis_the_stranger_rule_counts_in_redis() {
+    let Some(url) = redis_url() else { return };
+    let ns = namespace();
+    let app = confab_e2e::spawn_with(|c| {
+        c.cluster.redis_url = url.clone();
+        c.cluster.namespace = ns.clone();
+        c.plugins.enabled = true;
+        c.plugins.deadline_ms = 200;
+    })
+    .await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let mut a = app
+        .ws(&format!("/chat/ws?toUid={}", bob.id), Some(&alice.access))
+        .await
+        .expect("upgrade");
+    assert_eq!(a.recv().await["code"], 50002);
+    for expected in [50004, 50004, 50004, 50006] {
+        a.send(serde_json::json!({"type": 1, "content": "hello?"}))
+            .await;
+        assert_eq!(a.recv().await["code"], expected);
+    }
+    let mut conn = raw(&url).await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("confab:{ns}:kv:stranger-limit:*"))
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let count: i64 = redis::cmd("GET")
+        .arg(&keys[0])
+        .query_async(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(count, 4, "the refused fourth message counts too");
+}

@@ -94,7 +94,8 @@ impl Params {
     }
 }
 
-fn json_type(value: &Value) -> &'static str {
+/// How a JSON value's type is named in error messages.
+pub(crate) fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -182,7 +183,11 @@ impl FromRequest<AppState> for Params {
 }
 
 /// Reads a whole body, failing with 413 as soon as it passes `limit`.
-async fn read_capped(body: Body, declared: Option<u64>, limit: u64) -> Result<Vec<u8>> {
+pub(crate) async fn read_capped(
+    body: Body,
+    declared: Option<u64>,
+    limit: u64,
+) -> Result<Vec<u8>> {
     let too_large = Error::BodyTooLarge { limit };
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large);

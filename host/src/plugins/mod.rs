@@ -492,7 +492,8 @@ impl Plugins {
     pub fn render_metrics(&self, out: &mut String) {
         use std::fmt::Write as _;
         let views = self.list();
-        let counters: [(&str, &str, fn(&CountersView) -> u64); 6] = [
+        type Counter = (&'static str, &'static str, fn(&CountersView) -> u64);
+        let counters: [Counter; 6] = [
             ("calls", "Calls into the plugin.", |c| c.calls),
             (
                 "rejects",

@@ -1,0 +1,355 @@
+//! The operator API: `/admin/` (plugins, their configuration and verdicts, invite keys) and
+//! `/metrics`, all behind the admin bearer token.
+//!
+//! The admin token is not a user's JWT and no user token opens these routes: the check
+//! compares the header with the one configured token and nothing else. Every answer except
+//! the Prometheus text is the seed's envelope, failures included.
+
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::api::auth::bearer;
+use crate::api::envelope::ok;
+use crate::api::params::{json_type, read_capped, Params};
+use crate::api::AppState;
+use crate::error::{Error, Result};
+use crate::plugins::manifest::{valid_name, Manifest};
+use crate::plugins::Plugins;
+use crate::users::UserService;
+
+/// The largest plugin component an upload may carry, in bytes.
+const MAX_WASM_BYTES: u64 = 32 * 1024 * 1024;
+/// The largest manifest an upload may carry, in bytes.
+const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
+/// Room for the multipart framing around the two parts.
+const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+/// Verdicts listed when the request names no `limit`.
+const DEFAULT_VERDICTS: i64 = 100;
+/// The most verdicts one request may list.
+const MAX_VERDICTS: i64 = 500;
+/// The most invite keys one request may issue.
+const MAX_INVITES: i64 = 1000;
+
+const UPLOAD_HINT: &str = "send multipart/form-data with the parts \"manifest\" (the TOML \
+                           text) and \"wasm\" (the component)";
+
+/// Proof that the request carries the admin token. Handlers take it before anything else,
+/// so an unauthenticated request learns nothing about plugins or parameters.
+#[derive(Debug)]
+pub(super) struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let token = bearer(&parts.headers)?.ok_or(Error::MissingToken)?;
+        if token_matches(&state.admin_token, &token) {
+            Ok(Admin)
+        } else {
+            Err(Error::InvalidToken("this is not the admin token"))
+        }
+    }
+}
+
+/// Whether `given` is the admin token, in time that does not depend on where they differ.
+fn token_matches(expected: &str, given: &str) -> bool {
+    if expected.is_empty() {
+        // An empty token would let an empty header in; the server always sets one.
+        return false;
+    }
+    // Comparing digests also hides the expected token's length.
+    let expected = Sha256::digest(expected.as_bytes());
+    let given = Sha256::digest(given.as_bytes());
+    expected.ct_eq(&given).into()
+}
+
+/// A plugin name from the URL. A name no plugin can have is answered like an unknown one.
+fn plugin_name(name: &str) -> Result<&str> {
+    if valid_name(name) {
+        Ok(name)
+    } else {
+        Err(Error::NotFound("no plugin of that name"))
+    }
+}
+
+/// `GET /admin/plugins`: every plugin, running or not.
+pub(super) async fn list(State(plugins): State<Plugins>, _admin: Admin) -> Response {
+    ok(plugins.list())
+}
+
+/// `GET /admin/plugins/{name}`: one plugin.
+pub(super) async fn show(
+    State(plugins): State<Plugins>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    let view = plugins
+        .get(plugin_name(&name)?)
+        .ok_or(Error::NotFound("no plugin of that name"))?;
+    Ok(ok(view))
+}
+
+/// `POST /admin/plugins` (multipart `manifest` + `wasm`): installs or replaces the plugin
+/// the manifest names. On failure the running version, if any, stays.
+pub(super) async fn install(
+    State(plugins): State<Plugins>,
+    _admin: Admin,
+    request: Request,
+) -> Result<Response> {
+    let upload = read_upload(request).await?;
+    let view = plugins.install(&upload.manifest, upload.wasm).await?;
+    Ok(ok(view))
+}
+
+/// `PUT /admin/plugins/{name}`: like `POST /admin/plugins`, for a manifest naming `name`.
+pub(super) async fn replace(
+    State(plugins): State<Plugins>,
+    _admin: Admin,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response> {
+    let upload = read_upload(request).await?;
+    let manifest = Manifest::parse(&upload.manifest)
+        .map_err(|e| Error::invalid(format!("the manifest is invalid: {e}")))?;
+    if manifest.name != name {
+        return Err(Error::invalid(format!(
+            "the manifest names the plugin {:?}, but the URL names {name:?}",
+            manifest.name
+        )));
+    }
+    let view = plugins.install(&upload.manifest, upload.wasm).await?;
+    Ok(ok(view))
+}
+
+/// `DELETE /admin/plugins/{name}`: unloads the plugin and removes its files.
+pub(super) async fn remove(
+    State(plugins): State<Plugins>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    plugins.remove(plugin_name(&name)?).await?;
+    Ok(ok(()))
+}
+
+/// `POST /admin/plugins/{name}/enable`.
+pub(super) async fn enable(
+    State(plugins): State<Plugins>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    Ok(ok(plugins.set_enabled(plugin_name(&name)?, true).await?))
+}
+
+/// `POST /admin/plugins/{name}/disable`.
+pub(super) async fn disable(
+    State(plugins): State<Plugins>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    Ok(ok(plugins.set_enabled(plugin_name(&name)?, false).await?))
+}
+
+/// `POST /admin/plugins/{name}/reload`: reads the plugin's files again.
+pub(super) async fn reload(
+    State(plugins): State<Plugins>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    Ok(ok(plugins.reload(plugin_name(&name)?).await?))
+}
+
+/// `GET /admin/plugins/{name}/config`: the configuration as JSON.
+pub(super) async fn config(
+    State(plugins): State<Plugins>,
+    _admin: Admin,
+    Path(name): Path<String>,
+) -> Result<Response> {
+    Ok(ok(plugins.config(plugin_name(&name)?)?))
+}
+
+/// `PUT /admin/plugins/{name}/config` (the body is the JSON object): the plugin checks it
+/// first; if it refuses, its reason is shown and the old configuration stays.
+pub(super) async fn set_config(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response> {
+    let name = plugin_name(&name)?;
+    let declared = content_length(request.headers());
+    let bytes = read_capped(request.into_body(), declared, state.limits.max_body_bytes).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::invalid(
+            "the body must be the configuration, a JSON object",
+        ));
+    }
+    let config: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::invalid(format!("invalid JSON body: {e}")))?;
+    if !config.is_object() {
+        return Err(Error::invalid(format!(
+            "the configuration must be a JSON object, not {}",
+            json_type(&config)
+        )));
+    }
+    Ok(ok(state.plugins.set_config(name, config).await?))
+}
+
+/// `GET /admin/verdicts?limit=&plugin=`: the newest rejections, rewrites and failures.
+pub(super) async fn verdicts(
+    State(plugins): State<Plugins>,
+    _admin: Admin,
+    params: Params,
+) -> Result<Response> {
+    let limit = params.int(&["limit"])?.unwrap_or(DEFAULT_VERDICTS);
+    if !(1..=MAX_VERDICTS).contains(&limit) {
+        return Err(Error::invalid(format!(
+            "limit must be between 1 and {MAX_VERDICTS}, not {limit}"
+        )));
+    }
+    let plugin = params.text(&["plugin"])?.filter(|p| !p.is_empty());
+    let limit = usize::try_from(limit).expect("limit was checked to be positive");
+    Ok(ok(plugins.verdicts(limit, plugin.as_deref())))
+}
+
+/// `POST /admin/invites` with `count` (default 1): fresh single-use invite keys.
+pub(super) async fn invites(
+    State(users): State<UserService>,
+    _admin: Admin,
+    params: Params,
+) -> Result<Response> {
+    let count = params.int(&["count"])?.unwrap_or(1);
+    if !(1..=MAX_INVITES).contains(&count) {
+        return Err(Error::invalid(format!(
+            "count must be between 1 and {MAX_INVITES}, not {count}"
+        )));
+    }
+    let count = usize::try_from(count).expect("count was checked to be positive");
+    Ok(ok(users.issue_invites(count).await?))
+}
+
+/// `GET /metrics`: Prometheus text for this node and its plugins.
+pub(super) async fn metrics(State(state): State<AppState>, _admin: Admin) -> Response {
+    let mut out = format!(
+        "# HELP confab_build_info The version of the running server.\n\
+         # TYPE confab_build_info gauge\n\
+         confab_build_info{{version=\"{version}\"}} 1\n\
+         # HELP confab_websockets Open WebSocket sessions on this node.\n\
+         # TYPE confab_websockets gauge\n\
+         confab_websockets {sockets}\n",
+        version = env!("CARGO_PKG_VERSION"),
+        sockets = state.hub.len(),
+    );
+    state.plugins.render_metrics(&mut out);
+    let mut response = out.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// The two parts of a plugin upload.
+struct Upload {
+    manifest: String,
+    wasm: Vec<u8>,
+}
+
+/// Reads a plugin upload into memory, each part under its own cap. The runtime needs the
+/// whole component to compile it, so there is nothing to gain from a temp file.
+async fn read_upload(request: Request) -> Result<Upload> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let is_multipart = content_type
+        .split(';')
+        .next()
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("multipart/form-data"));
+    if !is_multipart {
+        return Err(Error::invalid(UPLOAD_HINT));
+    }
+    let boundary = multer::parse_boundary(&content_type)
+        .map_err(|_| Error::invalid("multipart/form-data needs a boundary in its Content-Type"))?;
+    let whole = MAX_WASM_BYTES + MAX_MANIFEST_BYTES + MULTIPART_OVERHEAD;
+    if content_length(request.headers()).is_some_and(|n| n > whole) {
+        return Err(Error::BodyTooLarge {
+            limit: MAX_WASM_BYTES,
+        });
+    }
+    let mut multipart = multer::Multipart::new(request.into_body().into_data_stream(), boundary);
+    let mut manifest = None;
+    let mut wasm = None;
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let (slot, limit) = match name.as_str() {
+            "manifest" => (&mut manifest, MAX_MANIFEST_BYTES),
+            "wasm" => (&mut wasm, MAX_WASM_BYTES),
+            other => {
+                return Err(Error::invalid(format!(
+                    "unexpected part {other:?}: {UPLOAD_HINT}"
+                )))
+            }
+        };
+        if slot.is_some() {
+            return Err(Error::invalid(format!("the part {name:?} appears twice")));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(Error::BodyTooLarge { limit });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        *slot = Some(bytes);
+    }
+    let manifest = manifest.ok_or_else(|| {
+        Error::invalid(format!("the part \"manifest\" is missing: {UPLOAD_HINT}"))
+    })?;
+    let manifest = String::from_utf8(manifest)
+        .map_err(|_| Error::invalid("the manifest is not valid UTF-8"))?;
+    let wasm = wasm
+        .filter(|w| !w.is_empty())
+        .ok_or_else(|| Error::invalid(format!("the part \"wasm\" is missing: {UPLOAD_HINT}")))?;
+    Ok(Upload { manifest, wasm })
+}
+
+fn multipart_error(err: multer::Error) -> Error {
+    Error::invalid(format!("malformed multipart body: {err}"))
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_token_matches() {
+        assert!(token_matches("s3cret-token", "s3cret-token"));
+        assert!(!token_matches("s3cret-token", "s3cret-tokeN"));
+        assert!(!token_matches("s3cret-token", "s3cret-token "));
+        assert!(!token_matches("s3cret-token", ""));
+        assert!(!token_matches("", ""));
+    }
+
+    #[test]
+    fn impossible_plugin_names_are_not_found() {
+        assert!(plugin_name("word-filter").is_ok());
+        for name in ["", "../etc", "Word", "a b", "a.toml"] {
+            let error = plugin_name(name).expect_err(name);
+            assert_eq!(error.http_status(), 404, "{name}");
+        }
+    }
+}
