@@ -20,7 +20,11 @@ pub fn init(filter: &str) {
 /// Caps the wasm compiler's crates at `warn` unless `filter` names them itself.
 fn quiet_compiler(mut filter: EnvFilter) -> EnvFilter {
     let named = filter.to_string();
-    for target in ["cranelift_codegen", "wasmtime_internal_cranelift", "wasmtime_cranelift"] {
+    for target in [
+        "cranelift_codegen",
+        "wasmtime_internal_cranelift",
+        "wasmtime_cranelift",
+    ] {
         if !named.contains(target) {
             if let Ok(directive) = format!("{target}=warn").parse() {
                 filter = filter.add_directive(directive);

@@ -161,3 +161,89 @@ fn serve_logs_requests_without_credentials() {
     assert!(!logs.contains("tok-en-secret"), "a token reached the log");
     assert!(!logs.contains("eyJ"), "a JWT reached the log");
 }
+
+/// A plugin author's path: scaffold, build for wasm32-wasip2, check. The scaffold must
+/// build as it is and pass its own check.
+#[test]
+fn a_scaffolded_plugin_builds_and_passes_the_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = confab(dir.path())
+        .args(["plugin", "new", "no-spam", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let crate_dir = dir.path().join("no-spam");
+    assert!(crate_dir.join("plugin.toml").is_file());
+
+    // A second scaffold into the same folder is refused rather than overwriting it.
+    let again = confab(dir.path())
+        .args(["plugin", "new", "no-spam", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!again.status.success());
+    let bad = confab(dir.path())
+        .args(["plugin", "new", "No Spam"])
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+
+    // Built as its README says, sharing the build folder of the other plugin builds.
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm-plugins")
+        .to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let build = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .current_dir(&crate_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("cargo runs");
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let wasm = target.join("wasm32-wasip2/release/no_spam.wasm");
+    let check = confab(dir.path())
+        .args(["plugin", "check"])
+        .arg(&wasm)
+        .arg("--manifest")
+        .arg(crate_dir.join("plugin.toml"))
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        stdout.contains("0.1.1") && stdout.contains("filter-message"),
+        "{stdout}"
+    );
+
+    // Something that is not a plugin fails the check with a reason.
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"not wasm").expect("write");
+    let check = confab(dir.path())
+        .args(["plugin", "check"])
+        .arg(&junk)
+        .output()
+        .expect("run");
+    assert!(!check.status.success());
+    assert!(String::from_utf8_lossy(&check.stderr).contains("WebAssembly"));
+}

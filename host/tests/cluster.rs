@@ -35,6 +35,8 @@ fn start(env: &[(String, String)]) -> Node {
         .env("CONFAB_SERVER__LISTEN", "127.0.0.1:0")
         .env("CONFAB_AUTH__BCRYPT_COST", "4")
         .env("CONFAB_LOG__FILTER", "warn")
+        // The test sends one-way streams, which the bundled stranger rule would refuse.
+        .env("CONFAB_PLUGINS__INSTALL_BUNDLED", "false")
         .envs(env.iter().cloned())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

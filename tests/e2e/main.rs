@@ -14,3 +14,4 @@ mod redis;
 mod storage;
 mod tokens;
 mod uploads;
+mod web;

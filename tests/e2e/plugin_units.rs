@@ -36,7 +36,10 @@ fn run_unit_tests(manifest: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("test result: ok"), "no tests ran for {manifest}:\n{stdout}");
+    assert!(
+        stdout.contains("test result: ok"),
+        "no tests ran for {manifest}:\n{stdout}"
+    );
 }
 
 #[test]

@@ -560,3 +560,16 @@ async fn the_minimal_example_plugin_works_as_its_readme_says() {
         "{got}"
     );
 }
+
+#[tokio::test]
+async fn a_plugin_cannot_reach_files_the_environment_or_the_network() {
+    let (app, dir) = plugin_app(false).await;
+    install_plugin(&dir, "snoop", "snoop");
+    app.state.plugins.rescan().await;
+    let (_alice, _bob, mut a, mut b) = pair(&app).await;
+    assert_eq!(send(&mut a, "look").await["code"], 50004);
+    assert_eq!(
+        b.recv().await["content"],
+        "look | file: denied; dir: denied; env: 0; net: denied"
+    );
+}

@@ -271,7 +271,8 @@ async fn with_redis_the_stranger_rule_counts_in_redis() {
         .await
         .expect("upgrade");
     assert_eq!(a.recv().await["code"], 50002);
-    for expected in [50004, 50004, 50004, 50006] {
+    // Bob is offline: accepted messages are stored for him (50005).
+    for expected in [50005, 50005, 50005, 50006] {
         a.send(serde_json::json!({"type": 1, "content": "hello?"}))
             .await;
         assert_eq!(a.recv().await["code"], expected);

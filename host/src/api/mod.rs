@@ -33,6 +33,7 @@ mod groups;
 pub mod params;
 mod uploads;
 mod users;
+mod web;
 
 /// Limits applied while reading requests.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +116,11 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/verdicts", get(admin::verdicts))
         .route("/admin/invites", post(admin::invites))
         .route("/metrics", get(admin::metrics))
+        // The browser client and the operator console (host/web/, compiled in).
+        .route("/", get(web::client))
+        .route("/admin", get(web::console))
+        .route("/admin/", get(web::console))
+        .route("/assets/{file}", get(web::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are capped by the parameter reader, which knows the right cap per part.

@@ -183,11 +183,7 @@ impl FromRequest<AppState> for Params {
 }
 
 /// Reads a whole body, failing with 413 as soon as it passes `limit`.
-pub(crate) async fn read_capped(
-    body: Body,
-    declared: Option<u64>,
-    limit: u64,
-) -> Result<Vec<u8>> {
+pub(crate) async fn read_capped(body: Body, declared: Option<u64>, limit: u64) -> Result<Vec<u8>> {
     let too_large = Error::BodyTooLarge { limit };
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large);
