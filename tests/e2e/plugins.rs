@@ -100,10 +100,18 @@ async fn the_bundled_plugins_are_installed_and_running() {
             "word-filter"
         ]
     );
+    let cached: Vec<String> = std::fs::read_dir(app.data_dir.join("plugin-cache"))
+        .expect("the compiled plugins are cached")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     for view in app.state.plugins.list() {
         assert_eq!(view.state, "running", "{view:?}");
         assert!(view.error.is_none(), "{view:?}");
         assert!(dir.join(format!("{}.wasm", view.name)).is_file());
+        // Cached under the engine's compatibility hash and the component's sha256.
+        let sha = view.sha256.expect("a running plugin has a sha256");
+        assert!(cached.iter().any(|f| f.ends_with(&format!("-{sha}.cwasm"))), "{cached:?}");
     }
 }
 
