@@ -73,9 +73,14 @@ if [ -z "$base" ]; then
 fi
 echo "server at $base"
 
+# Screenshots go to the README's folder only when asked (UPDATE_SCREENSHOTS=1), so a test
+# run leaves the working tree as it was.
+shots="$data/screenshots"
+if [ "${UPDATE_SCREENSHOTS:-}" = 1 ]; then shots="$root/docs/screenshots"; fi
+mkdir -p "$shots"
 status=0
 CONFAB_BASE="$base" CONFAB_ADMIN_TOKEN="$token" CHROMIUM="$chromium" \
-  CONFAB_SCREENSHOTS="$root/docs/screenshots" node run-tests.mjs || status=$?
+  CONFAB_SCREENSHOTS="$shots" node run-tests.mjs || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- last server log lines ---"
   tail -n 30 "$data/server.err"
