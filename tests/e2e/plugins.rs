@@ -111,7 +111,10 @@ async fn the_bundled_plugins_are_installed_and_running() {
         assert!(dir.join(format!("{}.wasm", view.name)).is_file());
         // Cached under the engine's compatibility hash and the component's sha256.
         let sha = view.sha256.expect("a running plugin has a sha256");
-        assert!(cached.iter().any(|f| f.ends_with(&format!("-{sha}.cwasm"))), "{cached:?}");
+        assert!(
+            cached.iter().any(|f| f.ends_with(&format!("-{sha}.cwasm"))),
+            "{cached:?}"
+        );
     }
 }
 

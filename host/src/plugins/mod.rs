@@ -141,6 +141,22 @@ struct Entry {
     loaded_at: Option<i64>,
 }
 
+impl Entry {
+    /// A plugin seen for the first time, not loaded yet.
+    fn new(name: &str, config: String, kv: Arc<dyn PluginKv>) -> Self {
+        Self {
+            manifest: None,
+            manifest_text: String::new(),
+            loaded: None,
+            error: None,
+            counters: Arc::new(Counters::default()),
+            health: Arc::new(Health::default()),
+            shared: PluginShared::new(name, config, kv),
+            loaded_at: None,
+        }
+    }
+}
+
 struct Inner {
     runtime: Runtime,
     settings: PluginsConfig,
@@ -633,16 +649,9 @@ impl Inner {
         fresh: bool,
     ) {
         let mut entries = self.write_entries();
-        let entry = entries.entry(name.to_owned()).or_insert_with(|| Entry {
-            manifest: None,
-            manifest_text: String::new(),
-            loaded: None,
-            error: None,
-            counters: Arc::new(Counters::default()),
-            health: Arc::new(Health::default()),
-            shared: PluginShared::new(name, manifest.config_json(), self.kv.clone()),
-            loaded_at: None,
-        });
+        let entry = entries
+            .entry(name.to_owned())
+            .or_insert_with(|| Entry::new(name, manifest.config_json(), self.kv.clone()));
         if let Some(loaded) = &loaded {
             // The version's instances read this one; keep the entry pointing at it.
             entry.shared = loaded.shared().clone();
@@ -662,16 +671,9 @@ impl Inner {
 
     fn record_error(&self, name: &str, error: &str) {
         let mut entries = self.write_entries();
-        let entry = entries.entry(name.to_owned()).or_insert_with(|| Entry {
-            manifest: None,
-            manifest_text: String::new(),
-            loaded: None,
-            error: None,
-            counters: Arc::new(Counters::default()),
-            health: Arc::new(Health::default()),
-            shared: PluginShared::new(name, "{}".to_owned(), self.kv.clone()),
-            loaded_at: None,
-        });
+        let entry = entries
+            .entry(name.to_owned())
+            .or_insert_with(|| Entry::new(name, "{}".to_owned(), self.kv.clone()));
         entry.error = Some(error.to_owned());
     }
 
