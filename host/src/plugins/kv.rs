@@ -73,10 +73,14 @@ impl Entry {
     }
 }
 
+/// Writes between two sweeps of expired keys in the in-memory store.
+const SWEEP_EVERY: u64 = 4096;
+
 /// The in-memory store of one node.
 #[derive(Debug, Default)]
 pub struct MemoryKv {
     plugins: Mutex<HashMap<String, HashMap<String, Entry>>>,
+    writes: std::sync::atomic::AtomicU64,
 }
 
 impl MemoryKv {
@@ -84,6 +88,39 @@ impl MemoryKv {
         let mut plugins = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
         let entries = plugins.entry(plugin.to_owned()).or_default();
         f(entries)
+    }
+
+    /// Counts a write; every [`SWEEP_EVERY`] writes, drops every expired key, so keys with
+    /// a TTL that are never read again do not pile up.
+    fn wrote(&self) {
+        let writes = self
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        if writes % SWEEP_EVERY == 0 {
+            self.sweep();
+        }
+    }
+
+    /// Drops every expired key of every plugin.
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let mut plugins = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
+        for entries in plugins.values_mut() {
+            entries.retain(|_, entry| entry.live(now));
+        }
+        plugins.retain(|_, entries| !entries.is_empty());
+    }
+
+    /// How many keys are held, expired ones included until a sweep.
+    pub fn len(&self) -> usize {
+        let plugins = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
+        plugins.values().map(HashMap::len).sum()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Makes room for one more key: drops expired ones first, then refuses.
@@ -121,6 +158,7 @@ impl PluginKv for MemoryKv {
         ttl: Option<Duration>,
     ) -> anyhow::Result<()> {
         check(key, Some(&value))?;
+        self.wrote();
         let now = Instant::now();
         self.with_plugin(plugin, |entries| {
             Self::room(entries, key, now)?;
@@ -151,6 +189,7 @@ impl PluginKv for MemoryKv {
         ttl: Option<Duration>,
     ) -> anyhow::Result<i64> {
         check(key, None)?;
+        self.wrote();
         let now = Instant::now();
         self.with_plugin(plugin, |entries| {
             let current = entries.get(key).filter(|e| e.live(now)).cloned();
@@ -374,5 +413,23 @@ mod tests {
     #[tokio::test]
     async fn memory_store_conforms() {
         conformance::run(&MemoryKv::default(), "memory").await;
+    }
+
+    #[tokio::test]
+    async fn expired_keys_are_swept_without_being_read() {
+        let kv = MemoryKv::default();
+        let ttl = Some(Duration::from_millis(1));
+        for i in 0..100 {
+            kv.incr("p", &format!("k{i}"), 1, ttl).await.expect("incr");
+        }
+        kv.set("p", "kept", b"v".to_vec(), None).await.expect("set");
+        assert_eq!(kv.len(), 101);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Enough writes to reach the next sweep, all to one key.
+        for _ in 0..SWEEP_EVERY {
+            kv.incr("p", "busy", 1, None).await.expect("incr");
+        }
+        assert_eq!(kv.len(), 2, "only the keys without a ttl are left");
+        assert_eq!(kv.get("p", "kept").await.expect("get"), Some(b"v".to_vec()));
     }
 }
