@@ -97,7 +97,7 @@ impl MemoryKv {
             .writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
-        if writes % SWEEP_EVERY == 0 {
+        if writes.is_multiple_of(SWEEP_EVERY) {
             self.sweep();
         }
     }
