@@ -584,3 +584,29 @@ async fn a_plugin_cannot_reach_files_the_environment_or_the_network() {
         "look | file: denied; dir: denied; env: 0; net: denied"
     );
 }
+
+#[tokio::test]
+async fn upload_plugins_judge_avatars_too() {
+    let (app, _dir) = plugin_app(true).await;
+    let alice = app.user("alice").await;
+    app.state
+        .plugins
+        .set_config("upload-guard", json!({"max_bytes": 16}))
+        .await
+        .expect("a smaller cap is accepted");
+    let form = Form::new().part("avatar", Part::bytes(PNG.to_vec()).file_name("me.png"));
+    let refused = app
+        .send(
+            app.request(Method::PUT, "/user/update", Some(&alice.access))
+                .multipart(form),
+        )
+        .await;
+    refused.expect(200, 30017);
+    assert!(refused.error().contains("16"), "{}", refused.error());
+    let me = app.get("/user/me", Some(&alice.access), &[]).await;
+    let avatar = me.data()["Avatar"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        !avatar.starts_with("/upload/personal/"),
+        "the refused avatar was stored: {avatar}"
+    );
+}

@@ -29,12 +29,7 @@ pub(super) async fn upload(
         Error::invalid("file is required: send it as multipart/form-data field \"file\"")
     })?;
     uploads.check_upload_size(&file)?;
-    let info = UploadInfo {
-        name: file.client_name.clone(),
-        content_type: file.client_type.clone(),
-        size: file.size,
-        uploader: caller.id,
-    };
+    let info = UploadInfo::of(&file, caller.id);
     let extension = match plugins.check_upload(&info, &file.head).await {
         UploadDecision::Reject(reason) => return Err(Error::UploadRejected(reason)),
         UploadDecision::Accept { name, content_type } => name

@@ -7,6 +7,8 @@ use axum::response::Response;
 use crate::api::envelope::ok;
 use crate::api::params::Params;
 use crate::error::{Error, Result};
+use crate::plugins::chain::{UploadDecision, UploadInfo};
+use crate::plugins::Plugins;
 use crate::users::{Caller, ProfileUpdate, UserService};
 
 /// `GET|POST /user/register`
@@ -84,8 +86,12 @@ pub(super) async fn email_check(
 }
 
 /// `PUT /user/update`: email with its code, phone, avatar; each optional.
+///
+/// An avatar passes the upload plugins too (they may refuse it); its stored type is always
+/// the image type the host reads from its first bytes.
 pub(super) async fn update(
     State(users): State<UserService>,
+    State(plugins): State<Plugins>,
     caller: Caller,
     mut params: Params,
 ) -> Result<Response> {
@@ -95,5 +101,11 @@ pub(super) async fn update(
         phone: params.text(&["phone"])?,
         avatar: params.take_file("avatar"),
     };
+    if let Some(avatar) = &update.avatar {
+        let info = UploadInfo::of(avatar, caller.id);
+        if let UploadDecision::Reject(reason) = plugins.check_upload(&info, &avatar.head).await {
+            return Err(Error::UploadRejected(reason));
+        }
+    }
     Ok(ok(users.update(caller, update).await?))
 }

@@ -406,6 +406,18 @@ pub struct UploadInfo {
     pub uploader: UserId,
 }
 
+impl UploadInfo {
+    /// A received file, as the upload chain sees it.
+    pub fn of(file: &crate::uploads::ReceivedFile, uploader: UserId) -> Self {
+        Self {
+            name: file.client_name.clone(),
+            content_type: file.client_type.clone(),
+            size: file.size,
+            uploader,
+        }
+    }
+}
+
 /// What the upload chain decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UploadDecision {
