@@ -5,33 +5,6 @@ use confab_e2e::{spawn_app, TestApp, TestUser};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-async fn create(app: &TestApp, user: &TestUser, body: Value) -> i64 {
-    let reply = app
-        .json(Method::POST, "/group/create", Some(&user.access), body)
-        .await;
-    reply.expect(200, 200);
-    reply.data()["ID"].as_i64().expect("group id")
-}
-
-async fn join(app: &TestApp, user: &TestUser, group: i64) -> confab_e2e::Reply {
-    app.json(
-        Method::POST,
-        "/group/join",
-        Some(&user.access),
-        json!({ "group_id": group }),
-    )
-    .await
-}
-
-async fn leave(app: &TestApp, user: &TestUser, group: i64) -> confab_e2e::Reply {
-    let form = reqwest::multipart::Form::new().text("group_id", group.to_string());
-    app.send(
-        app.request(Method::DELETE, "/group/delete", Some(&user.access))
-            .multipart(form),
-    )
-    .await
-}
-
 async fn set_role(
     app: &TestApp,
     g: i64,
@@ -139,8 +112,8 @@ async fn create_join_and_list_groups() {
     assert_eq!(second.data()["size"], 5);
     let second = second.data()["ID"].as_i64().expect("id");
 
-    join(&app, &bob, first).await.expect(200, 200);
-    join(&app, &bob, first).await.expect(200, 30010);
+    app.join_group(&bob, first).await.expect(200, 200);
+    app.join_group(&bob, first).await.expect(200, 30010);
 
     let mine = app.get("/group/mine", Some(&alice.access), &[]).await;
     let ids: Vec<_> = mine
@@ -180,11 +153,13 @@ async fn group_errors() {
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let carol = app.user("carol").await;
-    let g = create(&app, &alice, json!({ "group_name": "tiny", "size": 2 })).await;
+    let g = app
+        .create_group(&alice, json!({ "group_name": "tiny", "size": 2 }))
+        .await;
 
-    join(&app, &bob, g).await.expect(200, 200);
-    join(&app, &carol, g).await.expect(200, 30008);
-    join(&app, &carol, 987_654).await.expect(200, 30009);
+    app.join_group(&bob, g).await.expect(200, 200);
+    app.join_group(&carol, g).await.expect(200, 30008);
+    app.join_group(&carol, 987_654).await.expect(200, 30009);
     app.json(
         Method::POST,
         "/group/join",
@@ -196,7 +171,7 @@ async fn group_errors() {
     app.json(Method::POST, "/group/join", Some(&carol.access), json!({}))
         .await
         .expect(400, 400);
-    leave(&app, &carol, g).await.expect(200, 30009);
+    app.leave_group(&carol, g).await.expect(200, 30009);
     app.get(
         "/group/members",
         Some(&carol.access),
@@ -248,9 +223,11 @@ async fn roles_and_removal_follow_the_rules() {
     let second_admin = app.user("admin2").await;
     let member = app.user("member").await;
     let other = app.user("member2").await;
-    let g = create(&app, &owner, json!({ "group_name": "roles" })).await;
+    let g = app
+        .create_group(&owner, json!({ "group_name": "roles" }))
+        .await;
     for u in [&admin, &second_admin, &member, &other] {
-        join(&app, u, g).await.expect(200, 200);
+        app.join_group(u, g).await.expect(200, 200);
     }
     set_role(&app, g, &owner, admin.id, json!(2))
         .await
@@ -313,9 +290,11 @@ async fn owner_hand_off_prefers_an_admin() {
     let owner = app.user("owner").await;
     let early = app.user("early").await;
     let admin = app.user("admin").await;
-    let g = create(&app, &owner, json!({ "group_name": "handoff" })).await;
-    join(&app, &early, g).await.expect(200, 200);
-    join(&app, &admin, g).await.expect(200, 200);
+    let g = app
+        .create_group(&owner, json!({ "group_name": "handoff" }))
+        .await;
+    app.join_group(&early, g).await.expect(200, 200);
+    app.join_group(&admin, g).await.expect(200, 200);
     app.json(
         Method::POST,
         "/group/role",
@@ -325,7 +304,7 @@ async fn owner_hand_off_prefers_an_admin() {
     .await
     .expect(200, 200);
 
-    leave(&app, &owner, g).await.expect(200, 200);
+    app.leave_group(&owner, g).await.expect(200, 200);
     assert_eq!(owner_of(&app, &admin, g).await, Some(admin.id));
     assert_eq!(
         members(&app, &admin, g).await,
@@ -347,10 +326,12 @@ async fn owner_hand_off_without_admin_picks_the_earliest_member() {
     let owner = app.user("owner").await;
     let first = app.user("first").await;
     let second = app.user("second").await;
-    let g = create(&app, &owner, json!({ "group_name": "earliest" })).await;
-    join(&app, &first, g).await.expect(200, 200);
-    join(&app, &second, g).await.expect(200, 200);
-    leave(&app, &owner, g).await.expect(200, 200);
+    let g = app
+        .create_group(&owner, json!({ "group_name": "earliest" }))
+        .await;
+    app.join_group(&first, g).await.expect(200, 200);
+    app.join_group(&second, g).await.expect(200, 200);
+    app.leave_group(&owner, g).await.expect(200, 200);
     assert_eq!(owner_of(&app, &first, g).await, Some(first.id));
     assert_eq!(
         members(&app, &second, g).await,
@@ -366,15 +347,17 @@ async fn a_lone_owner_leaving_dissolves_the_group() {
     let app = spawn_app().await;
     let owner = app.user("owner").await;
     let late = app.user("late").await;
-    let g = create(&app, &owner, json!({ "group_name": "alone" })).await;
-    leave(&app, &owner, g).await.expect(200, 200);
+    let g = app
+        .create_group(&owner, json!({ "group_name": "alone" }))
+        .await;
+    app.leave_group(&owner, g).await.expect(200, 200);
     assert_eq!(
         app.get("/group/mine", Some(&owner.access), &[])
             .await
             .data(),
         &json!([])
     );
-    join(&app, &late, g).await.expect(200, 30009);
+    app.join_group(&late, g).await.expect(200, 30009);
 }
 
 #[tokio::test]
@@ -382,11 +365,17 @@ async fn deleting_an_owner_hands_their_groups_off() {
     let app = spawn_app().await;
     let owner = app.user("owner").await;
     let heir = app.user("heir").await;
-    let g = create(&app, &owner, json!({ "group_name": "inherit" })).await;
-    let solo = create(&app, &owner, json!({ "group_name": "solo" })).await;
-    join(&app, &heir, g).await.expect(200, 200);
-    let other = create(&app, &heir, json!({ "group_name": "heirs" })).await;
-    join(&app, &owner, other).await.expect(200, 200);
+    let g = app
+        .create_group(&owner, json!({ "group_name": "inherit" }))
+        .await;
+    let solo = app
+        .create_group(&owner, json!({ "group_name": "solo" }))
+        .await;
+    app.join_group(&heir, g).await.expect(200, 200);
+    let other = app
+        .create_group(&heir, json!({ "group_name": "heirs" }))
+        .await;
+    app.join_group(&owner, other).await.expect(200, 200);
 
     app.form(
         Method::DELETE,
@@ -399,19 +388,21 @@ async fn deleting_an_owner_hands_their_groups_off() {
     assert_eq!(owner_of(&app, &heir, g).await, Some(heir.id));
     assert_eq!(members(&app, &heir, g).await, vec![(heir.id, 1)]);
     assert_eq!(members(&app, &heir, other).await, vec![(heir.id, 1)]);
-    join(&app, &heir, solo).await.expect(200, 30009);
+    app.join_group(&heir, solo).await.expect(200, 30009);
 }
 
 #[tokio::test]
 async fn fifty_parallel_joins_fill_a_group_of_ten_exactly() {
     let app = spawn_app().await;
     let owner = app.user("owner").await;
-    let g = create(&app, &owner, json!({ "group_name": "race", "size": 10 })).await;
+    let g = app
+        .create_group(&owner, json!({ "group_name": "race", "size": 10 }))
+        .await;
     let mut users = Vec::new();
     for i in 0..50 {
         users.push(app.user(&format!("j{i}")).await);
     }
-    let replies = futures::future::join_all(users.iter().map(|u| join(&app, u, g))).await;
+    let replies = futures::future::join_all(users.iter().map(|u| app.join_group(u, g))).await;
     let ok = replies.iter().filter(|r| r.code() == 200).count();
     let full = replies.iter().filter(|r| r.code() == 30008).count();
     assert_eq!((ok, full), (9, 41), "the owner holds the tenth seat");

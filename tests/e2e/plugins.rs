@@ -172,39 +172,6 @@ async fn stranger_limit_refuses_the_fourth_unanswered_message_with_50006() {
     assert_eq!(b.recv().await["content"], "hi again");
 }
 
-async fn create_group(app: &TestApp, owner: &TestUser, name: &str) -> i64 {
-    let reply = app
-        .json(
-            Method::POST,
-            "/group/create",
-            Some(&owner.access),
-            json!({"group_name": name}),
-        )
-        .await;
-    reply.expect(200, 200);
-    reply.data()["ID"].as_i64().expect("group id")
-}
-
-async fn join(app: &TestApp, user: &TestUser, group: i64) -> confab_e2e::Reply {
-    app.json(
-        Method::POST,
-        "/group/join",
-        Some(&user.access),
-        json!({"group_id": group}),
-    )
-    .await
-}
-
-async fn leave(app: &TestApp, user: &TestUser, group: i64) {
-    let form = Form::new().text("group_id", group.to_string());
-    app.send(
-        app.request(Method::DELETE, "/group/delete", Some(&user.access))
-            .multipart(form),
-    )
-    .await
-    .expect(200, 200);
-}
-
 async fn owner_of(app: &TestApp, viewer: &TestUser, group: i64) -> Option<i64> {
     let reply = app
         .get(
@@ -231,9 +198,11 @@ async fn owner_handoff_picks_the_admin_and_its_config_can_dissolve_instead() {
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let carol = app.user("carol").await;
-    let g = create_group(&app, &alice, "handoff").await;
-    join(&app, &bob, g).await.expect(200, 200);
-    join(&app, &carol, g).await.expect(200, 200);
+    let g = app
+        .create_group(&alice, json!({"group_name": "handoff"}))
+        .await;
+    app.join_group(&bob, g).await.expect(200, 200);
+    app.join_group(&carol, g).await.expect(200, 200);
     app.json(
         Method::POST,
         "/group/role",
@@ -242,7 +211,7 @@ async fn owner_handoff_picks_the_admin_and_its_config_can_dissolve_instead() {
     )
     .await
     .expect(200, 200);
-    leave(&app, &alice, g).await;
+    app.leave_group(&alice, g).await.expect(200, 200);
     assert_eq!(
         owner_of(&app, &bob, g).await,
         Some(carol.id),
@@ -267,9 +236,11 @@ async fn owner_handoff_picks_the_admin_and_its_config_can_dissolve_instead() {
         })
     })
     .await;
-    let h = create_group(&app, &alice, "dissolving").await;
-    join(&app, &bob, h).await.expect(200, 200);
-    leave(&app, &alice, h).await;
+    let h = app
+        .create_group(&alice, json!({"group_name": "dissolving"}))
+        .await;
+    app.join_group(&bob, h).await.expect(200, 200);
+    app.leave_group(&alice, h).await.expect(200, 200);
     assert_eq!(owner_of(&app, &bob, h).await, None, "dissolved");
 }
 
@@ -280,16 +251,20 @@ async fn a_join_plugin_can_deny_with_its_reason() {
     app.state.plugins.rescan().await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
-    let closed = create_group(&app, &alice, "closed-club").await;
-    let open = create_group(&app, &alice, "open-club").await;
-    let reply = join(&app, &bob, closed).await;
+    let closed = app
+        .create_group(&alice, json!({"group_name": "closed-club"}))
+        .await;
+    let open = app
+        .create_group(&alice, json!({"group_name": "open-club"}))
+        .await;
+    let reply = app.join_group(&bob, closed).await;
     reply.expect(200, 30013);
     assert!(
         reply.error().contains("this group is closed"),
         "{}",
         reply.error()
     );
-    join(&app, &bob, open).await.expect(200, 200);
+    app.join_group(&bob, open).await.expect(200, 200);
 }
 
 const PNG: &[u8] =

@@ -293,6 +293,36 @@ impl TestApp {
         .await
     }
 
+    /// `POST /group/create` with `body` as `user`, expecting success; the new group's id.
+    pub async fn create_group(&self, user: &TestUser, body: Value) -> i64 {
+        let reply = self
+            .json(Method::POST, "/group/create", Some(&user.access), body)
+            .await;
+        reply.expect(200, 200);
+        reply.data()["ID"].as_i64().expect("group id")
+    }
+
+    /// `POST /group/join` as `user`.
+    pub async fn join_group(&self, user: &TestUser, group: i64) -> Reply {
+        self.json(
+            Method::POST,
+            "/group/join",
+            Some(&user.access),
+            serde_json::json!({ "group_id": group }),
+        )
+        .await
+    }
+
+    /// `DELETE /group/delete` (leave) as `user`, the way the seed's clients send it.
+    pub async fn leave_group(&self, user: &TestUser, group: i64) -> Reply {
+        let form = reqwest::multipart::Form::new().text("group_id", group.to_string());
+        self.send(
+            self.request(Method::DELETE, "/group/delete", Some(&user.access))
+                .multipart(form),
+        )
+        .await
+    }
+
     /// Registers and logs in a fresh user whose name starts with `prefix`.
     pub async fn user(&self, prefix: &str) -> TestUser {
         let name = format!("{prefix}_{}", suffix());
