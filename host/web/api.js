@@ -3,7 +3,7 @@
 // Every answer of the server is {status, data, msg, error}; `request` turns it into either
 // the data or an ApiError that carries the code and a sentence a person can act on.
 
-/** What each code means for the person at the keyboard (README, "Codes"). */
+/** What each code means for the person at the keyboard (docs/api.md, "Codes"). */
 const CODE_TEXT = {
   400: 'The request was not accepted',
   500: 'The server could not do that',

@@ -2,7 +2,7 @@
 // two WebSockets. No framework: the DOM is built with `el`, and user text only ever
 // becomes text nodes, never HTML.
 //
-// Delivery rules the client keeps (README, "Chatting"):
+// Delivery rules the client keeps (docs/protocol.md):
 // - every send carries a random client_id; the server stores a resend with the same id
 //   once, so unacknowledged sends are simply sent again after a reconnect;
 // - messages are keyed by their server id, so a message that arrives both live and in a

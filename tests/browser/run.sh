@@ -73,7 +73,7 @@ if [ -z "$base" ]; then
 fi
 echo "server at $base"
 
-# Screenshots go to the README's folder only when asked (UPDATE_SCREENSHOTS=1), so a test
+# Screenshots go to docs/screenshots/ only when asked (UPDATE_SCREENSHOTS=1), so a test
 # run leaves the working tree as it was.
 shots="$data/screenshots"
 if [ "${UPDATE_SCREENSHOTS:-}" = 1 ]; then shots="$root/docs/screenshots"; fi

@@ -4,6 +4,7 @@ mod accounts;
 mod admin;
 mod bad_input;
 mod chat;
+mod docs;
 mod email;
 mod friends;
 mod groups;
