@@ -22,6 +22,8 @@ fn main() {
         wasm_build::rerun_if_changed(&root.join(path));
     }
 
+    write_sdk_files(&root.join("plugin-sdk"), &out_dir);
+
     println!("cargo:rerun-if-env-changed=CONFAB_NO_BUNDLED_PLUGINS");
     if std::env::var_os("CONFAB_NO_BUNDLED_PLUGINS").is_some() {
         // For builds that only check the host's Rust (docs, quick checks): the binary
@@ -60,6 +62,49 @@ fn main() {
     }
     code.push_str("];\n");
     std::fs::write(out_dir.join("bundled.rs"), code).expect("writing bundled.rs");
+}
+
+/// Embeds the plugin SDK's sources and WIT (`sdk_files.rs`), so `confab plugin new` can
+/// write the SDK beside a new plugin and the plugin builds anywhere, with no path of this
+/// machine and no network.
+fn write_sdk_files(sdk: &Path, out_dir: &Path) {
+    let mut files = Vec::new();
+    for folder in ["src", "wit"] {
+        collect_files(&sdk.join(folder), &mut files);
+    }
+    files.sort();
+    let mut code = String::from(
+        "/// The plugin SDK's sources and WIT: (path inside the SDK, contents).\npub(crate) const SDK_FILES: &[(&str, &str)] = &[\n",
+    );
+    for file in files {
+        let relative = file
+            .strip_prefix(sdk)
+            .expect("collected under the SDK folder")
+            .to_string_lossy()
+            .replace('\\', "/");
+        writeln!(
+            code,
+            "    ({relative:?}, include_str!({path:?})),",
+            path = file.display().to_string()
+        )
+        .expect("writing to a String");
+    }
+    code.push_str("];\n");
+    std::fs::write(out_dir.join("sdk_files.rs"), code).expect("writing sdk_files.rs");
+}
+
+fn collect_files(dir: &Path, into: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", dir.display()))
+        .flatten()
+    {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, into);
+        } else {
+            into.push(path);
+        }
+    }
 }
 
 /// The plugin folders of the workspace: those with a `plugin.toml`, sorted.

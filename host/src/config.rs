@@ -229,6 +229,18 @@ pub struct ChatConfig {
     pub ping_interval_secs: u64,
     /// Seconds without any frame from the client after which it counts as dead.
     pub idle_timeout_secs: u64,
+    /// Frames of one socket being handled at once (stored, not yet answered). Past it the
+    /// socket stops reading until an answer goes out: backpressure, never a growing buffer.
+    pub window: usize,
+    /// Bytes of frames waiting to be written to one socket before its reader counts as
+    /// too slow (closed with 1013), beside the `outbound_queue` count.
+    pub outbound_queue_bytes: usize,
+    /// Most messages the writer commits in one transaction (group commit).
+    pub batch_max_messages: usize,
+    /// Most text bytes the writer commits in one transaction.
+    pub batch_max_bytes: usize,
+    /// Messages waiting for the writer, from all sockets, before senders wait their turn.
+    pub writer_queue: usize,
 }
 
 impl Default for ChatConfig {
@@ -243,6 +255,11 @@ impl Default for ChatConfig {
             invalid_frame_limit: 5,
             ping_interval_secs: 20,
             idle_timeout_secs: 60,
+            window: 32,
+            outbound_queue_bytes: 1024 * 1024,
+            batch_max_messages: 256,
+            batch_max_bytes: 1024 * 1024,
+            writer_queue: 4096,
         }
     }
 }
@@ -553,6 +570,23 @@ impl Config {
                 "chat.outbound_queue, messages_per_second and message_burst must be positive"
             );
         }
+        if chat.window == 0
+            || chat.window > 1024
+            || chat.batch_max_messages == 0
+            || chat.batch_max_messages > 4096
+            || chat.writer_queue == 0
+        {
+            anyhow::bail!(
+                "chat.window must be 1 to 1024, chat.batch_max_messages 1 to 4096, and chat.writer_queue positive"
+            );
+        }
+        if chat.outbound_queue_bytes < chat.max_frame_bytes
+            || chat.batch_max_bytes < chat.max_frame_bytes
+        {
+            anyhow::bail!(
+                "chat.outbound_queue_bytes and chat.batch_max_bytes must be at least chat.max_frame_bytes"
+            );
+        }
         if chat.max_frame_bytes < 1024
             || chat.ping_interval_secs == 0
             || chat.idle_timeout_secs <= chat.ping_interval_secs
@@ -571,6 +605,38 @@ impl Config {
         Ok(())
     }
 
+    /// A copy fit to show: every secret replaced by `"***"` (an empty one stays empty, so
+    /// it still says "generated into the data folder"), and passwords cut out of URLs.
+    pub fn masked(&self) -> Self {
+        fn mask(secret: &mut String) {
+            if !secret.is_empty() {
+                *secret = MASK.to_owned();
+            }
+        }
+        let mut shown = self.clone();
+        mask(&mut shown.auth.jwt_secret);
+        mask(&mut shown.security.data_key);
+        mask(&mut shown.security.index_key);
+        for key in &mut shown.security.retired_data_keys {
+            // The id before the colon is not secret and tells keys apart.
+            let id = key.split_once(':').map(|(id, _)| id.to_owned());
+            *key = match id {
+                Some(id) => format!("{id}:{MASK}"),
+                None => MASK.to_owned(),
+            };
+        }
+        mask(&mut shown.email.smtp.password);
+        mask(&mut shown.admin.token);
+        for url in [
+            &mut shown.database.url,
+            &mut shown.history.url,
+            &mut shown.cluster.redis_url,
+        ] {
+            *url = mask_url_password(url);
+        }
+        shown
+    }
+
     /// A configuration for tests: a free port on loopback, the given data folder, a cheap
     /// bcrypt cost and a fresh random token secret that the test can read.
     pub fn for_tests(data_dir: &Path) -> Self {
@@ -586,6 +652,25 @@ impl Config {
         // Tests that exercise plugins turn them on with a folder of their own.
         config.plugins.enabled = false;
         config
+    }
+}
+
+/// What stands for a secret in [`Config::masked`].
+const MASK: &str = "***";
+
+/// `scheme://user:password@host` with the password replaced by [`MASK`].
+fn mask_url_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{}{user}:{MASK}{}", &url[..scheme_end], &rest[at..]),
+        None => url.to_owned(),
     }
 }
 
@@ -627,6 +712,44 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.example.toml");
         let config = Config::load_from(Some(&path), env(&[])).expect("example parses");
         assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn masked_configurations_show_no_secret() {
+        let mut config = Config::default();
+        config.auth.jwt_secret = "a-very-long-jwt-secret-of-forty-characters".to_owned();
+        config.security.data_key = "c2VjcmV0LWRhdGEta2V5".to_owned();
+        config.security.retired_data_keys = vec!["3:b2xkLWtleQ==".to_owned()];
+        config.email.smtp.password = "smtp-pass".to_owned();
+        config.admin.token = "admin-token-admin-token-admin".to_owned();
+        config.database.url = "mysql://root:db-pass@127.0.0.1:3306/confab".to_owned();
+        config.cluster.redis_url = "redis://:redis-pass@127.0.0.1:6379/0".to_owned();
+        config.history.url = "mongodb://127.0.0.1:27017".to_owned();
+        let shown = toml::to_string(&config.masked()).expect("serialises");
+        for secret in [
+            "a-very-long-jwt-secret",
+            "c2VjcmV0",
+            "b2xkLWtleQ",
+            "smtp-pass",
+            "admin-token",
+            "db-pass",
+            "redis-pass",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shown in:\n{shown}");
+        }
+        assert!(
+            shown.contains("mysql://root:***@127.0.0.1:3306/confab"),
+            "{shown}"
+        );
+        assert!(shown.contains("redis://:***@127.0.0.1:6379/0"), "{shown}");
+        assert!(shown.contains("mongodb://127.0.0.1:27017"), "{shown}");
+        assert!(shown.contains("\"3:***\""), "{shown}");
+        // Empty secrets stay empty: they mean "generated into the data folder".
+        let defaults = Config::default().masked();
+        assert!(defaults.auth.jwt_secret.is_empty() && defaults.admin.token.is_empty());
+        // What is shown is itself a configuration that loads.
+        let reparsed: Config = toml::from_str(&shown).expect("the shown text parses");
+        assert_eq!(reparsed.server, config.server);
     }
 
     #[test]

@@ -31,12 +31,27 @@ enum Command {
         #[arg(long, short = 'n', default_value_t = 1)]
         count: usize,
     },
+    /// Check the configuration (file and CONFAB_* variables) and print the effective one.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Write and check plugins; needs no server or configuration.
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
     },
 }
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration and print it with every secret masked. Exits with 0
+    /// when it is valid, and with 2 and the offending key when it is not.
+    Check,
+}
+
+/// The exit code of `confab config check` for an invalid configuration.
+const INVALID_CONFIG: i32 = 2;
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
@@ -47,8 +62,8 @@ enum PluginCommand {
         /// The folder to create it in (as DIR/NAME).
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// The confab-plugin-sdk folder to build against; by default the one of the
-        /// source tree this binary was built from, else the published crate.
+        /// A confab-plugin-sdk folder to build against; by default the SDK this binary
+        /// carries is written into the new crate, so it builds anywhere, offline.
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
@@ -69,6 +84,9 @@ async fn main() -> anyhow::Result<()> {
     let command = match cli.command.unwrap_or(Command::Serve) {
         // Tools for plugin authors read no configuration and touch no data.
         Command::Plugin { command } => return plugin(command).await,
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => return config_check(cli.config.as_deref()),
         other => other,
     };
     let config = Config::load(cli.config.as_deref())?;
@@ -91,6 +109,29 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plugin { command } => plugin(command).await,
+        Command::Config { .. } => config_check(cli.config.as_deref()),
+    }
+}
+
+/// `confab config check`: the effective configuration, secrets masked, on standard
+/// output; or the reason it is invalid on standard error and exit code 2.
+fn config_check(file: Option<&Path>) -> anyhow::Result<()> {
+    match Config::load(file) {
+        Ok(config) => {
+            let shown =
+                toml::to_string(&config.masked()).context("writing the configuration as TOML")?;
+            println!("# The effective configuration: defaults, then the file, then CONFAB_*.");
+            println!(
+                "# Secrets are masked as \"***\"; an empty one is generated into the data folder."
+            );
+            print!("{shown}");
+            eprintln!("configuration ok");
+            Ok(())
+        }
+        Err(error) => {
+            eprintln!("{error:#}");
+            std::process::exit(INVALID_CONFIG);
+        }
     }
 }
 
@@ -100,7 +141,7 @@ async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
         PluginCommand::New { name, dir, sdk } => {
             let sdk = match sdk {
                 Some(folder) => Sdk::from_folder(&folder)?,
-                None => Sdk::from_build_tree(),
+                None => Sdk::Bundled,
             };
             let root = scaffold::scaffold(&name, &dir, &sdk)?;
             println!("Created the plugin {name} in {}", root.display());
@@ -191,10 +232,34 @@ fn stem_toml(file: &Path) -> String {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let token_source = if config.admin.token.is_empty() {
+        format!(
+            "in {}",
+            config
+                .server
+                .data_dir
+                .join("secrets")
+                .join("admin.token")
+                .display()
+        )
+    } else {
+        "[admin] token of the configuration".to_owned()
+    };
     let app = App::build(config).await?;
     let addr = app.local_addr();
     tracing::info!(%addr, "confab is listening");
-    println!("Confab is listening on http://{addr}");
+    // What a person starting the server needs next; never the token itself. A closed
+    // standard output (a supervisor that stopped reading) must not stop the server.
+    let banner = format!(
+        "Confab is listening on http://{addr}\n  chat client:      http://{addr}/\n  operator console: http://{addr}/admin/ (admin token {token_source})\n"
+    );
+    {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout
+            .write_all(banner.as_bytes())
+            .and_then(|()| stdout.flush());
+    }
     app.run_until_stopped(shutdown_signal())
         .await
         .context("the server stopped with an error")

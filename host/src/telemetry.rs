@@ -11,9 +11,12 @@ pub fn init(filter: &str) {
         .or_else(|_| EnvFilter::try_new(filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let filter = quiet_compiler(filter);
+    // Colour codes only help a person at a terminal; in a file or a pipe they are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .try_init();
 }
 

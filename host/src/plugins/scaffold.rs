@@ -10,23 +10,23 @@ use crate::plugins::manifest::valid_name;
 /// Where a scaffolded plugin finds `confab-plugin-sdk`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sdk {
-    /// A folder holding the SDK's sources.
+    /// The SDK this binary carries, written into the new crate's `confab-plugin-sdk/`
+    /// folder: the crate then builds anywhere, offline, with no path of this machine.
+    Bundled,
+    /// A folder holding the SDK's sources (a checkout of Confab, say).
     Path(PathBuf),
     /// A version requirement on the published crate.
     Version(String),
 }
 
-impl Sdk {
-    /// The `plugin-sdk` folder of the source tree this binary was built from, while it
-    /// exists; otherwise the published crate.
-    pub fn from_build_tree() -> Self {
-        let local = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugin-sdk"));
-        match local.canonicalize() {
-            Ok(path) if path.join("Cargo.toml").is_file() => Sdk::Path(path),
-            _ => Sdk::Version("0.1".to_owned()),
-        }
-    }
+/// The folder inside a new crate that holds the bundled SDK.
+pub const BUNDLED_SDK_DIR: &str = "confab-plugin-sdk";
 
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/sdk_files.rs"));
+}
+
+impl Sdk {
     /// An SDK folder given by the user, made absolute so the new crate can live anywhere.
     pub fn from_folder(folder: &Path) -> anyhow::Result<Self> {
         let path = folder
@@ -54,11 +54,60 @@ impl Sdk {
     /// `path = "..."` or `version = "..."`, quoted as TOML.
     fn source(&self) -> String {
         let (key, value) = match self {
+            Sdk::Bundled => ("path", BUNDLED_SDK_DIR.to_owned()),
             Sdk::Path(path) => ("path", path.to_string_lossy().into_owned()),
             Sdk::Version(version) => ("version", version.clone()),
         };
         format!("{key} = {}", toml::Value::String(value))
     }
+}
+
+/// The bundled SDK's own Cargo.toml. The SDK's manifest in the source tree inherits from
+/// Confab's workspace, which a copy cannot; a test holds the two to the same dependencies.
+fn bundled_sdk_manifest() -> String {
+    format!(
+        r#"# The Confab plugin SDK, as shipped with confab {version}. Keep it beside the plugin,
+# or point the plugin at the published crate instead.
+[package]
+name = "confab-plugin-sdk"
+version = "{version}"
+edition = "2021"
+license = "MIT OR Apache-2.0"
+description = "Write Confab plugins: message filters, group policies and upload guards as wasm components"
+publish = false
+
+[features]
+# `testing`: checks a plugin's manifest against the plugin in its own native tests.
+testing = ["dep:toml"]
+
+[dependencies]
+serde = {{ version = "1", features = ["derive"] }}
+serde_json = "1"
+toml = {{ version = "0.8", optional = true }}
+wit-bindgen = {{ version = "0.61", default-features = false, features = ["macros", "realloc", "std"] }}
+"#,
+        version = env!("CARGO_PKG_VERSION"),
+    )
+}
+
+/// Writes the bundled SDK into `root/confab-plugin-sdk`.
+fn write_bundled_sdk(root: &Path) -> anyhow::Result<()> {
+    let sdk = root.join(BUNDLED_SDK_DIR);
+    let mut files = vec![("Cargo.toml", bundled_sdk_manifest())];
+    files.extend(
+        embedded::SDK_FILES
+            .iter()
+            .map(|(path, text)| (*path, (*text).to_owned())),
+    );
+    for (relative, text) in files {
+        let path = sdk.join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Writes the plugin crate `name` into `dir/name` and returns that folder.
@@ -92,6 +141,9 @@ pub fn scaffold(name: &str, dir: &Path, sdk: &Sdk) -> anyhow::Result<PathBuf> {
     for (file, text) in files {
         let path = root.join(file);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if *sdk == Sdk::Bundled {
+        write_bundled_sdk(&root)?;
     }
     Ok(root)
 }
@@ -275,7 +327,8 @@ fn readme(name: &str) -> String {
 
 A Confab plugin: a message filter that rejects messages containing a word from its
 `blocked` list and lets the others through. Start from `src/lib.rs`; the manifest is
-`plugin.toml`.
+`plugin.toml`. When the crate was made by `confab plugin new` without `--sdk`, the plugin SDK
+it builds against is in `confab-plugin-sdk/`, so it builds on any machine with Rust.
 
 ## Build
 
@@ -429,10 +482,105 @@ mod tests {
     }
 
     #[test]
-    fn the_default_sdk_is_this_tree_s() {
-        match Sdk::from_build_tree() {
-            Sdk::Path(path) => assert!(path.is_absolute() && path.join("Cargo.toml").is_file()),
-            Sdk::Version(version) => assert_eq!(version, "0.1"),
+    fn the_bundled_sdk_is_written_into_the_crate() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = scaffold("carried", dir.path(), &Sdk::Bundled).expect("scaffold");
+        let cargo: toml::Table = std::fs::read_to_string(root.join("Cargo.toml"))
+            .expect("Cargo.toml")
+            .parse()
+            .expect("TOML");
+        assert_eq!(
+            cargo["dependencies"]["confab-plugin-sdk"]["path"].as_str(),
+            Some(BUNDLED_SDK_DIR),
+            "a relative path: no folder of the machine that built the server"
+        );
+        let sdk = root.join(BUNDLED_SDK_DIR);
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk");
+        // Every file of the SDK's sources and WIT is there, byte for byte.
+        for (relative, _) in embedded::SDK_FILES {
+            assert_eq!(
+                std::fs::read(sdk.join(relative)).expect(relative),
+                std::fs::read(source.join(relative)).expect(relative),
+                "{relative}"
+            );
         }
+        assert!(sdk.join("wit/confab-plugin.wit").is_file());
+        assert!(sdk.join("src/lib.rs").is_file());
+        let manifest = std::fs::read_to_string(sdk.join("Cargo.toml")).expect("SDK manifest");
+        assert!(!manifest.contains("workspace"), "{manifest}");
+    }
+
+    /// The bundled SDK's manifest declares what the SDK in the source tree does: the same
+    /// dependencies with the same requirements and features (workspace ones resolved).
+    #[test]
+    fn the_bundled_sdk_manifest_matches_the_source_tree() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let read = |path: PathBuf| -> toml::Table {
+            std::fs::read_to_string(&path)
+                .expect("readable")
+                .parse()
+                .expect("TOML")
+        };
+        let workspace = read(root.join("Cargo.toml"));
+        let source = read(root.join("plugin-sdk/Cargo.toml"));
+        let bundled: toml::Table = bundled_sdk_manifest().parse().expect("TOML");
+        let resolve = |name: &str, spec: &toml::Value| -> (String, Vec<String>, bool) {
+            let spec = match spec {
+                toml::Value::Table(t) if t.get("workspace").is_some() => {
+                    let mut merged = match &workspace["workspace"]["dependencies"][name] {
+                        toml::Value::Table(w) => w.clone(),
+                        other => {
+                            let mut t = toml::Table::new();
+                            t.insert("version".into(), other.clone());
+                            t
+                        }
+                    };
+                    for (k, v) in t {
+                        if k != "workspace" {
+                            merged.insert(k.clone(), v.clone());
+                        }
+                    }
+                    toml::Value::Table(merged)
+                }
+                other => other.clone(),
+            };
+            match spec {
+                toml::Value::String(version) => (version, Vec::new(), false),
+                toml::Value::Table(t) => {
+                    let mut features: Vec<String> = t
+                        .get("features")
+                        .and_then(|f| f.as_array())
+                        .map(|f| {
+                            f.iter()
+                                .filter_map(|v| v.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    features.sort();
+                    (
+                        t["version"].as_str().expect("a version").to_owned(),
+                        features,
+                        t.get("optional").and_then(|o| o.as_bool()).unwrap_or(false),
+                    )
+                }
+                other => panic!("unexpected dependency {other:?}"),
+            }
+        };
+        let deps = |manifest: &toml::Table| {
+            let mut list: Vec<_> = manifest["dependencies"]
+                .as_table()
+                .expect("dependencies")
+                .iter()
+                .map(|(name, spec)| (name.clone(), resolve(name, spec)))
+                .collect();
+            list.sort();
+            list
+        };
+        assert_eq!(deps(&bundled), deps(&source));
+        assert_eq!(bundled["features"], source["features"]);
+        assert_eq!(
+            bundled["package"]["version"].as_str(),
+            Some(env!("CARGO_PKG_VERSION"))
+        );
     }
 }
