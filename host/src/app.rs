@@ -19,7 +19,7 @@ use crate::crypto::{self, FieldCipher};
 use crate::friends::FriendService;
 use crate::groups::{GroupLimits, GroupPolicy, GroupService, SeedPolicy};
 use crate::mail::{self, Mailer};
-use crate::messages::ChatService;
+use crate::messages::{BatchLimits, ChatService};
 use crate::plugins::chain::PluginGroupPolicy;
 use crate::plugins::kv::{MemoryKv, PluginKv, RedisKv};
 use crate::plugins::{Plugins, Wiring};
@@ -128,7 +128,14 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
         presence,
         bus.clone(),
         config.chat.max_message_chars,
+        BatchLimits {
+            max_messages: config.chat.batch_max_messages,
+            max_bytes: config.chat.batch_max_bytes,
+            queue: config.chat.writer_queue,
+        },
     );
+    // Memberships and users the message path remembers stay true on every node.
+    groups.facts().watch(&bus);
     let hub = Hub::start(node, &bus);
     let kv: Arc<dyn PluginKv> = if config.cluster.redis_url.is_empty() {
         Arc::new(MemoryKv::default())

@@ -88,7 +88,7 @@ pub enum Code {
 }
 
 impl Code {
-    /// Every code, in table order (used by the README's table test).
+    /// Every code, in table order (docs/api.md's table is checked against it by tests/e2e/docs.rs).
     pub const ALL: [Code; 36] = [
         Code::Ok,
         Code::PasswordChanged,
@@ -300,6 +300,10 @@ pub enum Error {
     /// The route does not accept this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The message was not stored (its batch failed, or the server is stopping): nothing
+    /// of it was kept, and the client may send it again with the same `client_id`.
+    #[error("{0}")]
+    NotStored(&'static str),
     /// A failure that is not the client's: logged once, shown as "internal error".
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -339,6 +343,7 @@ impl Error {
             Error::FriendExists => Code::FriendExists,
             Error::NotFriend => Code::NotFriend,
             Error::PolicyDenied(_) => Code::PluginRejected,
+            Error::NotStored(_) => Code::Database,
             Error::Internal(_) => Code::Fail,
         }
     }
@@ -354,6 +359,7 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed => 405,
             Error::Internal(_) => 500,
+            Error::NotStored(_) => 503,
             Error::BadCredentials
             | Error::Conflict(_)
             | Error::UserNotFound

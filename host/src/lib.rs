@@ -1,7 +1,8 @@
 //! Confab: a chat server whose behaviour operators change while it runs.
 //!
 //! Code map, top-down: [`app`] builds everything from a [`config::Config`]; [`api`] is the
-//! REST edge; [`users`], [`friends`] and [`groups`] are the services; [`store`] holds the storage traits and
+//! REST edge; [`users`], [`friends`] and [`groups`] are the services, with
+//! [`facts`] keeping what rarely changes in memory; [`store`] holds the storage traits and
 //! their SQL backends; [`crypto`], [`tokens`], [`mail`] and [`uploads`] are the edges for
 //! secrets, JWTs, mail and files. See ARCHITECTURE.md for the invariants.
 
@@ -11,6 +12,7 @@ pub mod bus;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod facts;
 pub mod friends;
 pub mod groups;
 pub mod mail;

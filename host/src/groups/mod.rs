@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::bus::{Bus, Event};
 use crate::error::{Error, Result};
+use crate::facts::Facts;
 use crate::store::GroupStore;
 use crate::users::{now_millis, rfc3339, Caller, UserId};
 
@@ -200,6 +201,7 @@ pub struct GroupService {
     policy: Arc<dyn GroupPolicy>,
     limits: GroupLimits,
     bus: Arc<dyn Bus>,
+    facts: Arc<Facts>,
 }
 
 impl std::fmt::Debug for GroupService {
@@ -224,11 +226,20 @@ impl GroupService {
             policy,
             limits,
             bus,
+            facts: Arc::new(Facts::default()),
         }
+    }
+
+    /// The facts this service keeps in memory (memberships), shared with the chat.
+    pub fn facts(&self) -> &Arc<Facts> {
+        &self.facts
     }
 
     async fn announce_removed(&self, group: GroupId, users: impl IntoIterator<Item = UserId>) {
         for user in users {
+            // This node stops counting them as a member at once; the others when the
+            // event reaches them.
+            self.facts.members.forget(&(group, user));
             if let Err(err) = self.bus.publish(Event::Removed { group, user }).await {
                 tracing::warn!(error = %err, group, user, "announcing a membership loss failed");
             }
@@ -310,9 +321,18 @@ impl GroupService {
         self.store.members(group).await
     }
 
-    /// Whether `user` is a member of `group`.
+    /// Whether `user` is a member of `group`: from memory when known, else from the store.
     pub async fn is_member(&self, group: GroupId, user: UserId) -> Result<bool> {
-        Ok(self.store.role_of(group, user).await?.is_some())
+        let fact = (group, user);
+        if self.facts.members.contains(&fact) {
+            return Ok(true);
+        }
+        let epoch = self.facts.members.epoch();
+        let member = self.store.role_of(group, user).await?.is_some();
+        if member {
+            self.facts.members.remember(fact, epoch);
+        }
+        Ok(member)
     }
 
     /// The caller leaves a group. An owner's group goes to the successor the policy names,

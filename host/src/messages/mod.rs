@@ -10,9 +10,11 @@ use crate::users::UserId;
 
 pub mod filter;
 pub mod service;
+pub mod writer;
 
 pub use filter::{FilterChain, MessageFilter, Verdict};
 pub use service::ChatService;
+pub use writer::{BatchLimits, Writer};
 
 /// Which conversation a message belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,6 +69,22 @@ pub struct NewMessage {
     pub sent_at: i64,
     /// Whether the receiver already saw it live (private messages).
     pub read: bool,
+}
+
+impl NewMessage {
+    /// The message as stored under server id `id`.
+    pub fn stored_as(self, id: i64) -> Message {
+        Message {
+            id,
+            conversation: self.conversation,
+            sender: self.sender,
+            recipient: self.recipient,
+            content: self.content,
+            client_id: self.client_id,
+            sent_at: self.sent_at,
+            read: self.read,
+        }
+    }
 }
 
 /// A stored message.

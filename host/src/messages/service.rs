@@ -1,14 +1,22 @@
 //! The chat service: send (filter, persist, then publish), history and unread.
 //!
 //! A message is acknowledged only after the store has it, so an acknowledged message
-//! survives anything that happens to sockets, nodes or plugins afterwards.
+//! survives anything that happens to sockets, nodes or plugins afterwards. Sending is two
+//! steps, so a socket can read on while its earlier messages are being stored:
+//! [`ChatService::submit_direct`] checks and filters the message and hands it to the
+//! [`Writer`] (which fixes its place in the order), and the returned [`Pending`] resolves
+//! once the writer's batch is durable.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
-use crate::bus::{Bus, Event, SocketRef};
+use crate::bus::{Bus, SocketRef};
 use crate::error::{Error, Result};
+use crate::facts::Facts;
 use crate::groups::{GroupId, GroupService};
 use crate::messages::filter::Draft;
+use crate::messages::writer::{BatchLimits, Writer};
 use crate::messages::{Conversation, FilterChain, Message, NewMessage};
 use crate::presence::Presence;
 use crate::store::{MessageStore, UserStore};
@@ -46,12 +54,17 @@ pub struct Sent {
     pub recipient_online: bool,
 }
 
+/// A message handed to the writer; resolves to its acknowledgement once stored.
+pub type Pending = Pin<Box<dyn Future<Output = std::result::Result<Sent, SendError>> + Send>>;
+
 /// The chat service.
 #[derive(Clone)]
 pub struct ChatService {
     store: Arc<dyn MessageStore>,
+    writer: Writer,
     users: Arc<dyn UserStore>,
     groups: GroupService,
+    facts: Arc<Facts>,
     presence: Arc<dyn Presence>,
     bus: Arc<dyn Bus>,
     filters: Arc<RwLock<Arc<FilterChain>>>,
@@ -65,7 +78,7 @@ impl std::fmt::Debug for ChatService {
 }
 
 impl ChatService {
-    /// Builds the service with an empty filter chain.
+    /// Builds the service with an empty filter chain, and starts the store's writer.
     pub fn new(
         store: Arc<dyn MessageStore>,
         users: Arc<dyn UserStore>,
@@ -73,11 +86,16 @@ impl ChatService {
         presence: Arc<dyn Presence>,
         bus: Arc<dyn Bus>,
         max_chars: usize,
+        batch: BatchLimits,
     ) -> Self {
+        let writer = Writer::start(store.clone(), bus.clone(), batch);
+        let facts = groups.facts().clone();
         Self {
             store,
+            writer,
             users,
             groups,
+            facts,
             presence,
             bus,
             filters: Arc::new(RwLock::new(Arc::new(FilterChain::default()))),
@@ -112,9 +130,17 @@ impl ChatService {
         &self.bus
     }
 
-    /// Whether the user exists.
+    /// Whether the user exists: from memory when known, else from the store.
     pub async fn user_exists(&self, user: UserId) -> Result<bool> {
-        Ok(self.users.user_by_id(user).await?.is_some())
+        if self.facts.users.contains(&user) {
+            return Ok(true);
+        }
+        let epoch = self.facts.users.epoch();
+        let exists = self.users.user_by_id(user).await?.is_some();
+        if exists {
+            self.facts.users.remember(user, epoch);
+        }
+        Ok(exists)
     }
 
     /// Whether `user` is a member of `group`.
@@ -122,7 +148,7 @@ impl ChatService {
         self.groups.is_member(group, user).await
     }
 
-    /// Sends a private message from `sender` to `to`.
+    /// Sends a private message from `sender` to `to` and waits until it is stored.
     pub async fn send_direct(
         &self,
         sender: UserId,
@@ -131,6 +157,22 @@ impl ChatService {
         client_id: Option<String>,
         origin: Option<SocketRef>,
     ) -> std::result::Result<Sent, SendError> {
+        self.submit_direct(sender, to, content, client_id, origin)
+            .await?
+            .await
+    }
+
+    /// Checks and filters a private message and hands it to the writer. Messages
+    /// submitted one after another are stored in that order; the [`Pending`] resolves to
+    /// the acknowledgement once the message is durable.
+    pub async fn submit_direct(
+        &self,
+        sender: UserId,
+        to: UserId,
+        content: &str,
+        client_id: Option<String>,
+        origin: Option<SocketRef>,
+    ) -> std::result::Result<Pending, SendError> {
         self.check_length(content)?;
         if to == sender {
             return Err(Error::invalid("you cannot send a message to yourself").into());
@@ -139,29 +181,26 @@ impl ChatService {
             return Err(Error::UserNotFound.into());
         }
         let conversation = Conversation::direct(sender, to);
-        let message = self
-            .accept(
-                sender,
-                conversation,
-                Some(to),
-                content,
-                client_id,
-                |message| Event::Direct { message, origin },
-            )
+        let commit = self
+            .submit(sender, conversation, Some(to), content, client_id, origin)
             .await?;
-        // The message is stored: a failing online check must not turn its ack into an
-        // error, so it then counts as offline.
-        let recipient_online = self.presence.is_online(to).await.unwrap_or_else(|err| {
-            tracing::warn!(error = %err, "checking whether a recipient is online failed");
-            false
-        });
-        Ok(Sent {
-            message,
-            recipient_online,
-        })
+        let presence = self.presence.clone();
+        Ok(Box::pin(async move {
+            let message = commit.stored().await?.message;
+            // The message is stored: a failing online check must not turn its ack into
+            // an error, so it then counts as offline.
+            let recipient_online = presence.is_online(to).await.unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "checking whether a recipient is online failed");
+                false
+            });
+            Ok(Sent {
+                message,
+                recipient_online,
+            })
+        }))
     }
 
-    /// Sends a message to a group the sender belongs to.
+    /// Sends a message to a group the sender belongs to and waits until it is stored.
     pub async fn send_group(
         &self,
         sender: UserId,
@@ -170,50 +209,59 @@ impl ChatService {
         client_id: Option<String>,
         origin: Option<SocketRef>,
     ) -> std::result::Result<Sent, SendError> {
+        self.submit_group(sender, group, content, client_id, origin)
+            .await?
+            .await
+    }
+
+    /// [`ChatService::submit_direct`] for a group the sender belongs to.
+    pub async fn submit_group(
+        &self,
+        sender: UserId,
+        group: GroupId,
+        content: &str,
+        client_id: Option<String>,
+        origin: Option<SocketRef>,
+    ) -> std::result::Result<Pending, SendError> {
         self.check_length(content)?;
         if !self.groups.is_member(group, sender).await? {
             return Err(Error::NoGroup("not a member of this group").into());
         }
         let conversation = Conversation::Group(group);
-        let message = self
-            .accept(sender, conversation, None, content, client_id, |message| {
-                Event::Group { message, origin }
-            })
+        let commit = self
+            .submit(sender, conversation, None, content, client_id, origin)
             .await?;
-        Ok(Sent {
-            message,
-            recipient_online: false,
-        })
+        Ok(Box::pin(async move {
+            Ok(Sent {
+                message: commit.stored().await?.message,
+                recipient_online: false,
+            })
+        }))
     }
 
-    /// Filters, stores, then publishes (unless it was a resend of a stored message).
-    async fn accept(
+    /// Filters, then hands the message to the writer, which stores and publishes it
+    /// (unless it is a resend of a stored message).
+    async fn submit(
         &self,
         sender: UserId,
         conversation: Conversation,
         recipient: Option<UserId>,
         content: &str,
         client_id: Option<String>,
-        event: impl FnOnce(Message) -> Event,
-    ) -> std::result::Result<Message, SendError> {
+        origin: Option<SocketRef>,
+    ) -> std::result::Result<crate::messages::writer::Commit, SendError> {
         let sent_at = now_millis();
         let content = self.filter(sender, conversation, content, sent_at).await?;
-        let appended = self
-            .store
-            .append(NewMessage {
-                conversation,
-                sender,
-                recipient,
-                content,
-                client_id,
-                sent_at,
-                read: false,
-            })
-            .await?;
-        if !appended.duplicate {
-            self.publish(event(appended.message.clone())).await;
-        }
-        Ok(appended.message)
+        let message = NewMessage {
+            conversation,
+            sender,
+            recipient,
+            content,
+            client_id,
+            sent_at,
+            read: false,
+        };
+        Ok(self.writer.submit(message, origin).await?)
     }
 
     /// Up to a page of messages sent after `after_secs` (unix seconds), oldest first.
@@ -250,14 +298,6 @@ impl ChatService {
             self.store.mark_read(&conversation, reader, last.id).await?;
         }
         Ok(unread)
-    }
-
-    async fn publish(&self, event: Event) {
-        // The message is stored and acknowledged whatever happens here: a failed publish
-        // only costs live delivery, and the recipients find it in history.
-        if let Err(err) = self.bus.publish(event).await {
-            tracing::warn!(error = %err, "publishing to the bus failed; recipients will find the message in history");
-        }
     }
 
     fn check_length(&self, content: &str) -> Result<()> {

@@ -192,4 +192,111 @@ pub async fn run(store: &dyn MessageStore) {
         left.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
         ["recent"]
     );
+
+    batches(store, base + 100).await;
+}
+
+/// Group commit: a batch is stored in order, with the same de-duplication as one by one.
+async fn batches(store: &dyn MessageStore, base: i64) {
+    let (a, b) = (base, base + 1);
+    let direct = Conversation::direct(a, b);
+    let group = Conversation::Group(base);
+    let with_id =
+        |conversation, sender, recipient, text: &str, client_id: Option<&str>| NewMessage {
+            client_id: client_id.map(str::to_owned),
+            ..draft(conversation, sender, recipient, text, 50_000)
+        };
+    let stored_before = store
+        .append(with_id(direct, a, Some(b), "earlier", Some("b-0")))
+        .await
+        .expect("append");
+
+    assert!(store
+        .append_batch(Vec::new())
+        .await
+        .expect("empty")
+        .is_empty());
+    let batch = vec![
+        with_id(direct, a, Some(b), "one", Some("b-1")),
+        with_id(group, b, None, "two", None),
+        with_id(direct, a, Some(b), "again", Some("b-0")),
+        with_id(direct, b, Some(a), "three", Some("b-1")),
+        with_id(direct, a, Some(b), "repeat", Some("b-1")),
+        with_id(group, a, None, "four", Some("b-4")),
+    ];
+    let appended = store.append_batch(batch).await.expect("batch");
+    assert_eq!(appended.len(), 6, "one answer per message, in order");
+    let fresh: Vec<_> = appended.iter().filter(|x| !x.duplicate).collect();
+    assert_eq!(
+        fresh
+            .iter()
+            .map(|x| x.message.content.as_str())
+            .collect::<Vec<_>>(),
+        ["one", "two", "three", "four"]
+    );
+    assert!(
+        fresh.windows(2).all(|w| w[0].message.id < w[1].message.id),
+        "ids follow the batch's order"
+    );
+    assert!(fresh[0].message.id > stored_before.message.id);
+    // A client id stored before the batch, and one repeated within it, are duplicates
+    // that answer with the stored message.
+    assert!(appended[2].duplicate);
+    assert_eq!(appended[2].message, stored_before.message);
+    assert!(appended[4].duplicate);
+    assert_eq!(appended[4].message, appended[0].message);
+    // Another sender may use the same client id.
+    assert!(!appended[3].duplicate && appended[3].message.sender == b);
+    assert_eq!(appended[1].message.recipient, None);
+
+    // What the batch stored is what history shows, in id order.
+    let history = store.after(&direct, 0, 100).await.expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>(),
+        ["earlier", "one", "three"]
+    );
+    let history = store.after(&group, 0, 100).await.expect("group history");
+    assert_eq!(
+        history
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>(),
+        ["two", "four"]
+    );
+
+    // A large batch spans several statements and keeps its order.
+    let big_conv = Conversation::Group(base + 1);
+    let big: Vec<NewMessage> = (0..600)
+        .map(|n| {
+            with_id(
+                big_conv,
+                a,
+                None,
+                &format!("n{n}"),
+                Some(&format!("big-{n}")),
+            )
+        })
+        .collect();
+    let appended = store.append_batch(big).await.expect("big batch");
+    assert!(appended.iter().all(|x| !x.duplicate));
+    assert!(appended
+        .windows(2)
+        .all(|w| w[0].message.id < w[1].message.id));
+    let mut seen = Vec::new();
+    let mut cursor = i64::MAX;
+    loop {
+        let page = store.before(&big_conv, cursor, 250).await.expect("page");
+        if page.is_empty() {
+            break;
+        }
+        cursor = page[0].id;
+        seen.splice(0..0, page.into_iter().map(|m| m.content));
+    }
+    assert_eq!(seen, (0..600).map(|n| format!("n{n}")).collect::<Vec<_>>());
+    for (message, stored) in seen.iter().zip(&appended) {
+        assert_eq!(message, &stored.message.content);
+    }
 }

@@ -163,6 +163,19 @@ pub trait MessageStore: Send + Sync {
     /// message with the same `client_id`, nothing is written and that message comes back
     /// with `duplicate` set.
     async fn append(&self, message: NewMessage) -> Result<Appended>;
+    /// Stores a batch at once, in order, as [`MessageStore::append`] would one by one:
+    /// ids increase in batch order, and a `client_id` already stored (or earlier in the
+    /// same batch) comes back as a duplicate. All or nothing: on error nothing of the batch
+    /// is stored, so every message in it can be refused and resent safely. The default
+    /// appends one by one and is not atomic; the backends here override it with one
+    /// transaction (SQL) or one ordered insert (MongoDB) per batch.
+    async fn append_batch(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>> {
+        let mut appended = Vec::with_capacity(batch.len());
+        for message in batch {
+            appended.push(self.append(message).await?);
+        }
+        Ok(appended)
+    }
     /// Up to `limit` messages of the conversation sent after `after_ms` (unix
     /// milliseconds), oldest first.
     async fn after(

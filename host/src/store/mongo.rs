@@ -108,6 +108,11 @@ fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
             *code == DUPLICATE_KEY
         }
         ErrorKind::Command(command) => command.code == DUPLICATE_KEY,
+        ErrorKind::InsertMany(failure) => failure
+            .write_errors
+            .iter()
+            .flatten()
+            .any(|e| e.code == DUPLICATE_KEY),
         _ => false,
     }
 }
@@ -234,6 +239,11 @@ impl MongoMessages {
     /// The next server id. The counter is one document updated atomically, so ids are
     /// unique and increasing across every node sharing the database.
     async fn next_id(&self) -> Result<i64> {
+        self.reserve_ids(1).await
+    }
+
+    /// Reserves `count` consecutive ids with one update and returns the last of them.
+    async fn reserve_ids(&self, count: i64) -> Result<i64> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -241,7 +251,7 @@ impl MongoMessages {
                 .counters
                 .find_one_and_update(
                     doc! { "_id": "messages" },
-                    doc! { "$inc": { "seq": 1_i64 } },
+                    doc! { "$inc": { "seq": count } },
                 )
                 .upsert(true)
                 .return_document(ReturnDocument::After)
@@ -341,6 +351,136 @@ impl MessageStore for MongoMessages {
                 anyhow::Error::new(err).context(format!("storing message {id}")),
             )),
         }
+    }
+
+    async fn append_batch(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>> {
+        if batch.len() <= 1 {
+            let mut appended = Vec::with_capacity(1);
+            for message in batch {
+                appended.push(self.append(message).await?);
+            }
+            return Ok(appended);
+        }
+        // One look-up of every client id in the batch.
+        let keyed: Vec<Document> = batch
+            .iter()
+            .filter_map(|m| {
+                m.client_id
+                    .as_ref()
+                    .map(|c| doc! { "sender": m.sender, "client_id": c })
+            })
+            .collect();
+        let mut stored: std::collections::HashMap<(UserId, String), Message> =
+            std::collections::HashMap::new();
+        if !keyed.is_empty() {
+            let found: Vec<StoredMessage> = self
+                .messages
+                .find(doc! { "$or": keyed })
+                .await
+                .context("looking up client ids")?
+                .try_collect()
+                .await
+                .context("looking up client ids")?;
+            for old in found {
+                let message = old.into_message()?;
+                if let Some(client_id) = message.client_id.clone() {
+                    stored.insert((message.sender, client_id), message);
+                }
+            }
+        }
+        // Where each message goes: already stored, a repeat within the batch, or new.
+        let mut first_in_batch: std::collections::HashMap<(UserId, String), usize> =
+            std::collections::HashMap::new();
+        let mut fresh = 0_i64;
+        let mut plan: Vec<std::result::Result<usize, Option<usize>>> = Vec::new();
+        for (index, message) in batch.iter().enumerate() {
+            let key = message.client_id.clone().map(|c| (message.sender, c));
+            match key {
+                Some(key) if stored.contains_key(&key) => plan.push(Err(None)),
+                Some(key) if first_in_batch.contains_key(&key) => {
+                    plan.push(Err(first_in_batch.get(&key).copied()))
+                }
+                Some(key) => {
+                    first_in_batch.insert(key, index);
+                    plan.push(Ok(index));
+                    fresh += 1;
+                }
+                None => {
+                    plan.push(Ok(index));
+                    fresh += 1;
+                }
+            }
+        }
+        let last = if fresh > 0 {
+            self.reserve_ids(fresh).await?
+        } else {
+            0
+        };
+        let mut next = last - fresh + 1;
+        let retry = batch.clone();
+        let mut documents = Vec::with_capacity(batch.len());
+        let mut results: Vec<Option<Appended>> = vec![None; batch.len()];
+        for (index, message) in batch.into_iter().enumerate() {
+            match plan[index] {
+                Ok(_) => {
+                    let document = StoredMessage::new(next, message, self.retention_days);
+                    next += 1;
+                    results[index] = Some(Appended {
+                        message: document.clone().into_message()?,
+                        duplicate: false,
+                    });
+                    documents.push(document);
+                }
+                Err(None) => {
+                    let key = (
+                        message.sender,
+                        message.client_id.clone().unwrap_or_default(),
+                    );
+                    let old = stored.get(&key).cloned().ok_or_else(|| {
+                        anyhow::anyhow!("a stored duplicate vanished from the batch")
+                    })?;
+                    results[index] = Some(Appended {
+                        message: old,
+                        duplicate: true,
+                    });
+                }
+                Err(Some(earlier)) => {
+                    let first = results[earlier]
+                        .as_ref()
+                        .map(|a| a.message.clone())
+                        .ok_or_else(|| anyhow::anyhow!("a batch repeat came before its first"))?;
+                    results[index] = Some(Appended {
+                        message: first,
+                        duplicate: true,
+                    });
+                }
+            }
+        }
+        if !documents.is_empty() {
+            match self.messages.insert_many(&documents).ordered(true).await {
+                Ok(_) => {}
+                Err(err) if is_duplicate_key(&err) => {
+                    // Another node stored one of these client ids meanwhile. The ordered
+                    // insert stopped at it; what went in before it is found as duplicates.
+                    let mut appended = Vec::with_capacity(retry.len());
+                    for message in retry {
+                        appended.push(self.append(message).await?);
+                    }
+                    return Ok(appended);
+                }
+                Err(err) => {
+                    return Err(Error::Internal(
+                        anyhow::Error::new(err).context("storing a batch of messages"),
+                    ))
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.ok_or_else(|| anyhow::anyhow!("a message of the batch has no result").into())
+            })
+            .collect()
     }
 
     async fn after(

@@ -1,20 +1,22 @@
 //! This node's sockets, and delivery of bus events to them.
 //!
-//! Each socket has a bounded outbound queue. Delivery never waits: a socket whose queue is
-//! full has a reader too slow to keep up, and is closed with 1013 rather than skipped, so
-//! its client reconnects and reads what it missed from history.
+//! Each socket has an outbound queue bounded in frames and in bytes. Delivery never waits:
+//! a socket whose queue is full has a reader too slow to keep up, and is closed with 1013
+//! rather than skipped, so its client reconnects and reads what it missed from history.
+//! A frame is encoded once per event and the same bytes are queued on every socket.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 use tokio_util::task::TaskTracker;
 
 use crate::bus::{Bus, Event, SocketRef};
 use crate::groups::GroupId;
 use crate::users::UserId;
-use crate::ws::protocol;
+use crate::ws::protocol::ServerFrame;
 
 /// What a socket is bound to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,11 +68,40 @@ impl Kill {
     }
 }
 
+/// How full a socket's outbound queue is, in bytes; the session takes off what it writes.
+#[derive(Debug, Default)]
+pub struct Backlog {
+    bytes: AtomicUsize,
+    limit: usize,
+}
+
+impl Backlog {
+    /// Counts a frame the session has taken from its queue.
+    pub fn written(&self, frame: &Utf8Bytes) {
+        self.bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+    }
+
+    /// Bytes waiting to be written.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// The bounds of one socket's outbound queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Frames waiting.
+    pub frames: usize,
+    /// Bytes waiting.
+    pub bytes: usize,
+}
+
 struct Entry {
     user: UserId,
     kind: SocketKind,
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<Utf8Bytes>,
     kill: Arc<Kill>,
+    backlog: Arc<Backlog>,
 }
 
 #[derive(Default)]
@@ -85,9 +116,11 @@ pub struct Registration {
     /// Where the socket is in the cluster.
     pub socket: SocketRef,
     /// Frames to write.
-    pub rx: mpsc::Receiver<String>,
+    pub rx: mpsc::Receiver<Utf8Bytes>,
     /// Closes the socket from outside.
     pub kill: Arc<Kill>,
+    /// Bytes waiting in `rx`.
+    pub backlog: Arc<Backlog>,
 }
 
 /// The sockets of this node.
@@ -165,11 +198,15 @@ impl Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds a socket with an outbound queue of `queue` frames.
-    pub fn register(&self, user: UserId, kind: SocketKind, queue: usize) -> Registration {
+    /// Adds a socket with an outbound queue of these bounds.
+    pub fn register(&self, user: UserId, kind: SocketKind, queue: QueueLimits) -> Registration {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(queue);
+        let (tx, rx) = mpsc::channel(queue.frames.max(1));
         let kill = Arc::new(Kill::default());
+        let backlog = Arc::new(Backlog {
+            bytes: AtomicUsize::new(0),
+            limit: queue.bytes,
+        });
         let mut reg = self.lock();
         reg.sockets.insert(
             id,
@@ -178,6 +215,7 @@ impl Hub {
                 kind,
                 tx,
                 kill: kill.clone(),
+                backlog: backlog.clone(),
             },
         );
         reg.by_user.entry(user).or_default().push(id);
@@ -191,6 +229,7 @@ impl Hub {
             },
             rx,
             kill,
+            backlog,
         }
     }
 
@@ -242,7 +281,7 @@ impl Hub {
                     return;
                 };
                 let skip = origin_here(origin);
-                let frame = protocol::direct_delivery(message);
+                let frame = ServerFrame::Direct(message).encode();
                 let wants = |entry: &Entry, peer: UserId| {
                     matches!(entry.kind, SocketKind::Inbox)
                         || entry.kind == SocketKind::Direct(peer)
@@ -265,7 +304,7 @@ impl Hub {
                     return;
                 };
                 let skip = origin_here(origin);
-                let frame = protocol::group_delivery(message, group);
+                let frame = ServerFrame::Group { message, group }.encode();
                 for id in reg.by_group.get(&group).into_iter().flatten() {
                     if Some(*id) == skip {
                         continue;
@@ -295,15 +334,29 @@ impl Hub {
     }
 }
 
-fn push(entry: &Entry, frame: &str) {
-    match entry.tx.try_send(frame.to_owned()) {
+/// Queues a frame on a socket (sharing its bytes), or closes a socket too slow to take it.
+fn push(entry: &Entry, frame: &Utf8Bytes) {
+    let slow = || {
+        entry
+            .kill
+            .fire(1013, "reading too slowly: reconnect and read history");
+    };
+    let len = frame.len();
+    let before = entry.backlog.bytes.fetch_add(len, Ordering::Relaxed);
+    if before + len > entry.backlog.limit {
+        entry.backlog.bytes.fetch_sub(len, Ordering::Relaxed);
+        slow();
+        return;
+    }
+    match entry.tx.try_send(frame.clone()) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(_)) => {
-            entry
-                .kill
-                .fire(1013, "reading too slowly: reconnect and read history");
+            entry.backlog.bytes.fetch_sub(len, Ordering::Relaxed);
+            slow();
         }
         // The session is already ending.
-        Err(mpsc::error::TrySendError::Closed(_)) => {}
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            entry.backlog.bytes.fetch_sub(len, Ordering::Relaxed);
+        }
     }
 }

@@ -99,13 +99,7 @@ pub async fn private(
         }
     };
     let ws = upgrade(ws)?;
-    Ok(start(
-        state,
-        ws,
-        caller,
-        kind,
-        Some(protocol::notice(50002, "已连接至服务器")),
-    ))
+    Ok(start(state, ws, caller, kind, true))
 }
 
 /// `GET /chat/group_ws?group_id=G`: a member's socket for group G.
@@ -124,7 +118,7 @@ pub async fn group(
         return Ok(response);
     }
     let ws = upgrade(ws)?;
-    Ok(start(state, ws, caller, SocketKind::Group(group), None))
+    Ok(start(state, ws, caller, SocketKind::Group(group), false))
 }
 
 fn start(
@@ -132,7 +126,7 @@ fn start(
     ws: WebSocketUpgrade,
     caller: Caller,
     kind: SocketKind,
-    welcome: Option<String>,
+    welcome: bool,
 ) -> Response {
     let limits = state.chat_limits.clone();
     let hub = state.hub.clone();

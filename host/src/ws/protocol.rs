@@ -1,37 +1,181 @@
-//! WebSocket frames as the seed's clients read and write them (protocol.md sections 3–4).
+//! WebSocket frames as the seed's clients read and write them (protocol.md sections 3–4),
+//! as types: [`ClientFrame`] is what a client may send, [`ServerFrame`] what the server
+//! writes. Every code comes from the one [`Code`] table, except a plugin's own rejection
+//! code, which the plugin chooses.
+//!
+//! A server frame is encoded once into [`Utf8Bytes`], whose clones share one buffer: a
+//! message going to many sockets is serialised once.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use axum::extract::ws::Utf8Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use crate::error::Code;
 use crate::messages::Message;
 use crate::users::UserId;
 
-/// A frame from a client. Every field is optional so that a frame missing one gets a
-/// clear error frame rather than a parse failure.
+/// The longest `client_id` accepted, in characters.
+pub const MAX_CLIENT_ID_CHARS: usize = 128;
+
+/// Which page of history a type-2 frame asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// Up to a page of messages older than this message id.
+    Before(i64),
+    /// Up to a page of messages sent after these unix seconds.
+    AfterSecs(i64),
+}
+
+/// A frame from a client, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientFrame {
+    /// Type 1 (or a group frame without a type): send a message.
+    Send {
+        /// The recipient, on an inbox socket.
+        to: Option<UserId>,
+        /// The text.
+        content: String,
+        /// The client's own id for de-duplication.
+        client_id: Option<String>,
+    },
+    /// Type 2: a page of history.
+    History {
+        /// The peer, on an inbox socket.
+        to: Option<UserId>,
+        /// Which page.
+        page: Page,
+    },
+    /// Type 3 (private sockets): everything unread, then marked read.
+    Unread {
+        /// The peer, on an inbox socket.
+        to: Option<UserId>,
+    },
+}
+
+/// Why a client frame was refused: the reason goes back in a 400 notice, with the
+/// frame's `client_id` when it had a readable one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadFrame {
+    /// What is wrong, for the client.
+    pub reason: String,
+}
+
+impl BadFrame {
+    fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The frame as it arrives: every field optional, so a missing or mistyped one gets a
+/// clear reason rather than a parse failure.
 #[derive(Debug, Default, Deserialize)]
-pub struct ClientFrame {
-    /// 1 send, 2 history, 3 unread (private only).
+struct RawFrame {
     #[serde(default, rename = "type")]
-    pub kind: Option<i64>,
-    /// Text, or for type 2 the unix-seconds bound.
+    kind: Option<i64>,
     #[serde(default)]
-    pub content: Option<Value>,
-    /// Recipient on an inbox socket.
+    content: Option<Value>,
     #[serde(default)]
-    pub to: Option<Value>,
-    /// The client's message id for de-duplication.
+    to: Option<Value>,
     #[serde(default)]
-    pub client_id: Option<Value>,
-    /// Page backwards from this message id (type 2).
+    client_id: Option<Value>,
     #[serde(default)]
-    pub before: Option<Value>,
-    /// The seed's group `sender`: accepted and ignored.
+    before: Option<Value>,
+    // The seed's group `sender`: accepted and ignored (the sender is the token's user).
     #[serde(default)]
-    pub sender: Option<Value>,
+    #[allow(dead_code)]
+    sender: Option<Value>,
+}
+
+impl ClientFrame {
+    /// Reads a text frame of a private socket (`group` false) or a group socket.
+    pub fn parse(body: &str, max_bytes: usize, group: bool) -> Result<Self, BadFrame> {
+        if body.len() > max_bytes {
+            return Err(BadFrame::new(format!(
+                "frame larger than {max_bytes} bytes"
+            )));
+        }
+        let raw: RawFrame = match serde_json::from_str::<Value>(body) {
+            Ok(Value::Object(map)) => serde_json::from_value(Value::Object(map))
+                .map_err(|err| BadFrame::new(format!("invalid frame: {err}")))?,
+            Ok(_) => return Err(BadFrame::new("a frame must be a JSON object")),
+            Err(err) => return Err(BadFrame::new(format!("invalid JSON: {err}"))),
+        };
+        let client_id = text_value(&raw.client_id, "client_id").map_err(BadFrame::new)?;
+        if client_id
+            .as_ref()
+            .is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS)
+        {
+            return Err(BadFrame::new(format!(
+                "client_id must be at most {MAX_CLIENT_ID_CHARS} characters"
+            )));
+        }
+        let to = id_value(&raw.to, "to").map_err(BadFrame::new)?;
+        let kinds = if group {
+            "1 send, 2 history"
+        } else {
+            "1 send, 2 history, 3 unread"
+        };
+        match raw.kind {
+            Some(1) => Self::send(&raw, to, client_id),
+            None if group => Self::send(&raw, to, client_id),
+            Some(2) => {
+                let page = match id_value(&raw.before, "before").map_err(BadFrame::new)? {
+                    Some(before) => Page::Before(before),
+                    None => Page::AfterSecs(after_secs(&raw.content)),
+                };
+                Ok(ClientFrame::History { to, page })
+            }
+            Some(3) if !group => Ok(ClientFrame::Unread { to }),
+            Some(other) => Err(BadFrame::new(format!("unknown type {other}: {kinds}"))),
+            None => Err(BadFrame::new(format!("type is required: {kinds}"))),
+        }
+    }
+
+    fn send(
+        raw: &RawFrame,
+        to: Option<UserId>,
+        client_id: Option<String>,
+    ) -> Result<Self, BadFrame> {
+        match text_value(&raw.content, "content").map_err(BadFrame::new)? {
+            Some(content) => Ok(ClientFrame::Send {
+                to,
+                content,
+                client_id,
+            }),
+            None => Err(BadFrame::new("content is required")),
+        }
+    }
+
+    /// The client's id of a send frame.
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            ClientFrame::Send { client_id, .. } => client_id.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// The `client_id` of a frame that may be malformed in other ways (for refusals during
+/// shutdown, which answer whatever arrived).
+pub fn client_id_of(body: &str) -> Option<String> {
+    let raw: RawFrame = serde_json::from_str(body).ok()?;
+    text_value(&raw.client_id, "client_id").ok().flatten()
+}
+
+/// The unix seconds of a type-2 frame's `content`; unparsable is the beginning of time.
+fn after_secs(content: &Option<Value>) -> i64 {
+    let secs = match content {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+        Some(Value::String(s)) => s.trim().parse::<i64>().unwrap_or(0),
+        _ => 0,
+    };
+    secs.max(0)
 }
 
 /// Reads an optional id given as a number or as decimal text.
-pub fn id_value(value: &Option<Value>, name: &str) -> Result<Option<i64>, String> {
+fn id_value(value: &Option<Value>, name: &str) -> Result<Option<i64>, String> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n
@@ -52,7 +196,7 @@ pub fn id_value(value: &Option<Value>, name: &str) -> Result<Option<i64>, String
 }
 
 /// Reads an optional text field; numbers are not text here (the seed closed the socket).
-pub fn text_value(value: &Option<Value>, name: &str) -> Result<Option<String>, String> {
+fn text_value(value: &Option<Value>, name: &str) -> Result<Option<String>, String> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -60,98 +204,356 @@ pub fn text_value(value: &Option<Value>, name: &str) -> Result<Option<String>, S
     }
 }
 
-/// A plain server frame `{"from","code","content"}`.
-pub fn notice(code: u32, content: &str) -> String {
-    json!({ "from": "", "code": code, "content": content }).to_string()
+/// A frame from the server.
+#[derive(Debug, Clone, Copy)]
+pub enum ServerFrame<'a> {
+    /// Sent on connecting to a private socket (50002).
+    Welcome,
+    /// A frame that could not be handled (400), with its reason.
+    BadFrame(&'a str),
+    /// A refusal: a host code from the table, or a plugin's own code, with a reason and
+    /// the `client_id` of the frame it answers.
+    Error {
+        /// The wire code.
+        code: u32,
+        /// Why, for the client.
+        content: &'a str,
+        /// The `client_id` of the refused frame.
+        client_id: Option<&'a str>,
+    },
+    /// A private message for its receiver and the sender's other sockets (50001).
+    Direct(&'a Message),
+    /// A private message in history or unread, from `viewer`'s side.
+    DirectHistory {
+        /// The message.
+        message: &'a Message,
+        /// Who reads it.
+        viewer: UserId,
+    },
+    /// The acknowledgement of a stored private message: 50004 online, 50005 offline.
+    DirectAck {
+        /// The stored message.
+        message: &'a Message,
+        /// Whether the receiver has a socket.
+        online: bool,
+    },
+    /// A group message, live or in history.
+    Group {
+        /// The message.
+        message: &'a Message,
+        /// Its group.
+        group: i64,
+    },
+    /// The acknowledgement of a stored group message (50002).
+    GroupAck {
+        /// The stored message.
+        message: &'a Message,
+        /// Its group.
+        group: i64,
+    },
+    /// The end of a history or unread listing (50003).
+    End,
 }
 
-/// An error frame; `client_id` echoes the client's id when it gave one.
-pub fn error(code: u32, content: &str, client_id: Option<&str>) -> String {
-    let mut frame = json!({ "from": "", "code": code, "content": content });
-    if let Some(id) = client_id {
-        frame["client_id"] = json!(id);
+/// `{"from","code","content"}` with the optional fields seed clients ignore.
+#[derive(Serialize)]
+struct Plain<'a> {
+    from: &'a str,
+    code: u32,
+    content: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ts: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
+}
+
+impl<'a> Plain<'a> {
+    fn new(code: Code, content: &'a str) -> Self {
+        Self::with_number(code.number(), content)
     }
-    frame.to_string()
-}
 
-/// A private message as its receiver (or the sender's other sockets) gets it.
-pub fn direct_delivery(message: &Message) -> String {
-    let mut frame = json!({
-        "from": message.sender.to_string(),
-        "code": 50001,
-        "content": message.content,
-        "id": message.id,
-        "ts": message.sent_at / 1000,
-        "to": message.recipient.map(|r| r.to_string()),
-    });
-    if let Some(id) = &message.client_id {
-        frame["client_id"] = json!(id);
+    fn with_number(code: u32, content: &'a str) -> Self {
+        Self {
+            from: "",
+            code,
+            content,
+            id: None,
+            ts: None,
+            timestamp: None,
+            group_id: None,
+            client_id: None,
+        }
     }
-    frame.to_string()
 }
 
-/// A private message in history or unread: `from` is "me" or "you" from `viewer`'s side.
-pub fn direct_history(message: &Message, viewer: UserId) -> String {
-    json!({
-        "from": if message.sender == viewer { "me" } else { "you" },
-        "code": 0,
-        "content": message.content,
-        "read": message.read,
-        "ts": message.sent_at / 1000,
-        "id": message.id,
+#[derive(Serialize)]
+struct DirectDelivery<'a> {
+    from: String,
+    code: u32,
+    content: &'a str,
+    id: i64,
+    ts: i64,
+    to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct HistoryEntry<'a> {
+    from: &'static str,
+    code: u32,
+    content: &'a str,
+    read: bool,
+    ts: i64,
+    id: i64,
+}
+
+#[derive(Serialize)]
+struct GroupDelivery<'a> {
+    sender: String,
+    content: &'a str,
+    timestamp: i64,
+    group_id: i64,
+    id: i64,
+}
+
+/// The seed's text of the welcome frame.
+const WELCOME: &str = "已连接至服务器";
+/// The seed's text of the end of a listing.
+const END: &str = "到底了";
+
+impl ServerFrame<'_> {
+    /// The frame as JSON text, ready to be written to any number of sockets.
+    pub fn encode(&self) -> Utf8Bytes {
+        let json = match *self {
+            ServerFrame::Welcome => to_json(&Plain::new(Code::WsOk, WELCOME)),
+            ServerFrame::BadFrame(reason) => to_json(&Plain::new(Code::InvalidParams, reason)),
+            ServerFrame::Error {
+                code,
+                content,
+                client_id,
+            } => to_json(&Plain {
+                client_id,
+                ..Plain::with_number(code, content)
+            }),
+            ServerFrame::Direct(message) => to_json(&DirectDelivery {
+                from: message.sender.to_string(),
+                code: Code::WsMessage.number(),
+                content: &message.content,
+                id: message.id,
+                ts: message.sent_at / 1000,
+                to: message.recipient.map(|r| r.to_string()),
+                client_id: message.client_id.as_deref(),
+            }),
+            ServerFrame::DirectHistory { message, viewer } => to_json(&HistoryEntry {
+                from: if message.sender == viewer {
+                    "me"
+                } else {
+                    "you"
+                },
+                // The seed's history entries carry code 0, outside the table.
+                code: 0,
+                content: &message.content,
+                read: message.read,
+                ts: message.sent_at / 1000,
+                id: message.id,
+            }),
+            ServerFrame::DirectAck { message, online } => {
+                let (code, text) = if online {
+                    (Code::WsOnline, "对方在线应答")
+                } else {
+                    (Code::WsOffline, "对方不在线应答")
+                };
+                to_json(&Plain {
+                    id: Some(message.id),
+                    ts: Some(message.sent_at / 1000),
+                    client_id: message.client_id.as_deref(),
+                    ..Plain::new(code, text)
+                })
+            }
+            ServerFrame::Group { message, group } => to_json(&GroupDelivery {
+                sender: message.sender.to_string(),
+                content: &message.content,
+                timestamp: message.sent_at / 1000,
+                group_id: group,
+                id: message.id,
+            }),
+            ServerFrame::GroupAck { message, group } => to_json(&Plain {
+                id: Some(message.id),
+                timestamp: Some(message.sent_at / 1000),
+                group_id: Some(group),
+                client_id: message.client_id.as_deref(),
+                ..Plain::new(Code::WsOk, "发送成功")
+            }),
+            ServerFrame::End => to_json(&Plain::new(Code::WsEnd, END)),
+        };
+        Utf8Bytes::from(json)
+    }
+}
+
+fn to_json(frame: &impl Serialize) -> String {
+    // These shapes hold only strings, numbers and booleans: serialising cannot fail.
+    serde_json::to_string(frame).unwrap_or_else(|_| {
+        format!(
+            "{{\"from\":\"\",\"code\":{},\"content\":\"internal error\"}}",
+            Code::Fail.number()
+        )
     })
-    .to_string()
 }
 
-/// The acknowledgement of a stored private message: 50004 online, 50005 offline.
-pub fn direct_ack(message: &Message, online: bool) -> String {
-    let (code, text) = if online {
-        (50004, "对方在线应答")
-    } else {
-        (50005, "对方不在线应答")
-    };
-    let mut frame = json!({
-        "from": "",
-        "code": code,
-        "content": text,
-        "id": message.id,
-        "ts": message.sent_at / 1000,
-    });
-    if let Some(id) = &message.client_id {
-        frame["client_id"] = json!(id);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::Conversation;
+    use serde_json::json;
+
+    fn parse(body: &str, group: bool) -> Result<ClientFrame, BadFrame> {
+        ClientFrame::parse(body, 1024, group)
     }
-    frame.to_string()
-}
 
-/// A group message as members get it (live and in history).
-pub fn group_delivery(message: &Message, group: i64) -> String {
-    json!({
-        "sender": message.sender.to_string(),
-        "content": message.content,
-        "timestamp": message.sent_at / 1000,
-        "group_id": group,
-        "id": message.id,
-    })
-    .to_string()
-}
-
-/// The acknowledgement of a stored group message.
-pub fn group_ack(message: &Message, group: i64) -> String {
-    let mut frame = json!({
-        "from": "",
-        "code": 50002,
-        "content": "发送成功",
-        "id": message.id,
-        "timestamp": message.sent_at / 1000,
-        "group_id": group,
-    });
-    if let Some(id) = &message.client_id {
-        frame["client_id"] = json!(id);
+    #[test]
+    fn client_frames_are_read_into_their_type() {
+        assert_eq!(
+            parse(
+                r#"{"type":1,"content":"hi","to":"7","client_id":"c1"}"#,
+                false
+            ),
+            Ok(ClientFrame::Send {
+                to: Some(7),
+                content: "hi".into(),
+                client_id: Some("c1".into())
+            })
+        );
+        assert_eq!(
+            parse(r#"{"content":"hi","sender":"3"}"#, true),
+            Ok(ClientFrame::Send {
+                to: None,
+                content: "hi".into(),
+                client_id: None
+            })
+        );
+        assert_eq!(
+            parse(r#"{"type":2,"before":40}"#, false),
+            Ok(ClientFrame::History {
+                to: None,
+                page: Page::Before(40)
+            })
+        );
+        assert_eq!(
+            parse(r#"{"type":2,"content":"oops"}"#, true),
+            Ok(ClientFrame::History {
+                to: None,
+                page: Page::AfterSecs(0)
+            })
+        );
+        assert_eq!(
+            parse(r#"{"type":3,"to":2}"#, false),
+            Ok(ClientFrame::Unread { to: Some(2) })
+        );
     }
-    frame.to_string()
-}
 
-/// The end of a history or unread listing.
-pub fn end() -> String {
-    json!({ "from": "", "code": 50003, "content": "到底了" }).to_string()
+    #[test]
+    fn bad_client_frames_say_why() {
+        let reason = |body: &str, group: bool| parse(body, group).expect_err(body).reason;
+        assert!(reason("[1]", false).contains("JSON object"));
+        assert!(reason("{", false).contains("invalid JSON"));
+        assert!(reason(r#"{"type":"x"}"#, false).contains("invalid frame"));
+        assert!(reason(r#"{"type":1}"#, false).contains("content is required"));
+        assert!(reason(r#"{"type":1,"content":5}"#, false).contains("content must be a string"));
+        assert!(reason(r#"{"type":3}"#, true).contains("unknown type 3: 1 send, 2 history"));
+        assert!(reason(r#"{"content":"x"}"#, false).contains("type is required"));
+        assert!(reason(r#"{"type":1,"content":"x","to":-1}"#, false).contains("positive"));
+        let long = format!(
+            r#"{{"type":1,"content":"x","client_id":"{}"}}"#,
+            "c".repeat(129)
+        );
+        assert!(reason(&long, false).contains("at most 128"));
+        let big = format!(r#"{{"type":1,"content":"{}"}}"#, "x".repeat(2000));
+        assert!(reason(&big, false).contains("larger than 1024"));
+    }
+
+    fn message() -> Message {
+        Message {
+            id: 12,
+            conversation: Conversation::direct(3, 4),
+            sender: 3,
+            recipient: Some(4),
+            content: "你好 \"quoted\"".to_owned(),
+            client_id: Some("c-9".to_owned()),
+            sent_at: 1_700_000_123_456,
+            read: false,
+        }
+    }
+
+    fn decoded(frame: ServerFrame<'_>) -> Value {
+        serde_json::from_str(frame.encode().as_str()).expect("valid JSON")
+    }
+
+    #[test]
+    fn server_frames_keep_the_seed_shapes() {
+        let m = message();
+        assert_eq!(
+            decoded(ServerFrame::Welcome),
+            json!({"from": "", "code": 50002, "content": "已连接至服务器"})
+        );
+        assert_eq!(
+            decoded(ServerFrame::Direct(&m)),
+            json!({"from": "3", "code": 50001, "content": "你好 \"quoted\"", "id": 12,
+                   "ts": 1_700_000_123, "to": "4", "client_id": "c-9"})
+        );
+        assert_eq!(
+            decoded(ServerFrame::DirectHistory {
+                message: &m,
+                viewer: 4
+            }),
+            json!({"from": "you", "code": 0, "content": "你好 \"quoted\"", "read": false,
+                   "ts": 1_700_000_123, "id": 12})
+        );
+        assert_eq!(
+            decoded(ServerFrame::DirectAck {
+                message: &m,
+                online: false
+            }),
+            json!({"from": "", "code": 50005, "content": "对方不在线应答", "id": 12,
+                   "ts": 1_700_000_123, "client_id": "c-9"})
+        );
+        assert_eq!(
+            decoded(ServerFrame::Group {
+                message: &m,
+                group: 5
+            }),
+            json!({"sender": "3", "content": "你好 \"quoted\"", "timestamp": 1_700_000_123,
+                   "group_id": 5, "id": 12})
+        );
+        assert_eq!(
+            decoded(ServerFrame::GroupAck {
+                message: &m,
+                group: 5
+            }),
+            json!({"from": "", "code": 50002, "content": "发送成功", "id": 12,
+                   "timestamp": 1_700_000_123, "group_id": 5, "client_id": "c-9"})
+        );
+        assert_eq!(
+            decoded(ServerFrame::Error {
+                code: 50006,
+                content: "达到限制",
+                client_id: Some("x")
+            }),
+            json!({"from": "", "code": 50006, "content": "达到限制", "client_id": "x"})
+        );
+        assert_eq!(
+            decoded(ServerFrame::BadFrame("nope")),
+            json!({"from": "", "code": 400, "content": "nope"})
+        );
+        assert_eq!(
+            decoded(ServerFrame::End),
+            json!({"from": "", "code": 50003, "content": "到底了"})
+        );
+    }
 }

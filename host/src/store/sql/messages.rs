@@ -1,10 +1,13 @@
 //! Message history in SQL.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
-use sqlx::FromRow;
+use sqlx::any::AnyArguments;
+use sqlx::{Any, Arguments, FromRow, Transaction};
 
 use super::accounts::is_unique_violation;
-use super::SqlStore;
+use super::{Dialect, SqlStore};
 use crate::error::Result;
 use crate::messages::{Appended, Conversation, Message, NewMessage};
 use crate::store::MessageStore;
@@ -74,11 +77,65 @@ impl SqlStore {
             .map(|r| r.into_message(*conversation))
             .collect())
     }
-}
 
-#[async_trait]
-impl MessageStore for SqlStore {
-    async fn append(&self, message: NewMessage) -> Result<Appended> {
+    /// Each message in its own transaction, after a batch met a concurrent duplicate.
+    async fn append_one_by_one(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>> {
+        let mut appended = Vec::with_capacity(batch.len());
+        for message in batch {
+            appended.push(self.append_single(message).await?);
+        }
+        Ok(appended)
+    }
+
+    /// The batch in one transaction, one row per statement (ids from each insert).
+    async fn append_rows_one_by_one(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>> {
+        let retry = batch.clone();
+        let attempt = async {
+            let mut tx = self.write.begin().await?;
+            let stored = self.stored_client_ids(&mut tx, &batch).await?;
+            let mut appended: Vec<Appended> = Vec::with_capacity(batch.len());
+            for message in batch {
+                let key = message.client_id.clone().map(|c| (message.sender, c));
+                if let Some(old) = key.as_ref().and_then(|k| stored.get(k)) {
+                    appended.push(Appended {
+                        message: old.clone(),
+                        duplicate: true,
+                    });
+                    continue;
+                }
+                let earlier = key.as_ref().and_then(|(sender, client_id)| {
+                    appended.iter().find(|a| {
+                        !a.duplicate
+                            && a.message.sender == *sender
+                            && a.message.client_id.as_deref() == Some(client_id.as_str())
+                    })
+                });
+                if let Some(earlier) = earlier {
+                    let message = earlier.message.clone();
+                    appended.push(Appended {
+                        message,
+                        duplicate: true,
+                    });
+                    continue;
+                }
+                let ids = self.insert_rows(&mut tx, &[&message]).await?;
+                appended.push(Appended {
+                    message: message.stored_as(ids[0]),
+                    duplicate: false,
+                });
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(appended)
+        };
+        match attempt.await {
+            Ok(appended) => Ok(appended),
+            Err(err) if is_unique_violation(&err) => self.append_one_by_one(retry).await,
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// One message in its own transaction; a concurrent duplicate is found and returned.
+    async fn append_single(&self, message: NewMessage) -> Result<Appended> {
         if let Some(client_id) = &message.client_id {
             if let Some(old) = self.by_client_id(message.sender, client_id).await? {
                 return Ok(Appended {
@@ -88,21 +145,9 @@ impl MessageStore for SqlStore {
             }
         }
         let mut tx = self.write.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO messages (conv, sender, recipient, content, client_id, sent_at, is_read) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(message.conversation.key())
-        .bind(message.sender)
-        .bind(message.recipient)
-        .bind(&message.content)
-        .bind(message.client_id.as_deref())
-        .bind(message.sent_at)
-        .bind(i64::from(message.read))
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
+        let inserted = self.insert_rows(&mut tx, &[&message]).await;
+        let id = match inserted {
+            Ok(ids) => ids[0],
             Err(err) if is_unique_violation(&err) => {
                 drop(tx);
                 let client_id = message.client_id.as_deref().unwrap_or_default();
@@ -116,24 +161,224 @@ impl MessageStore for SqlStore {
                 });
             }
             Err(err) => return Err(err.into()),
-        }
-        let id = self.last_insert_id(&mut tx).await?;
+        };
         tx.commit().await?;
         Ok(Appended {
-            message: Message {
-                id,
-                conversation: message.conversation,
-                sender: message.sender,
-                recipient: message.recipient,
-                content: message.content,
-                client_id: message.client_id,
-                sent_at: message.sent_at,
-                read: message.read,
-            },
+            message: message.stored_as(id),
             duplicate: false,
         })
     }
+}
 
+/// Rows per multi-row statement: well under SQLite's and MySQL's limits on bound values
+/// (7 per row).
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// Binds one row's seven values, in the column order of the inserts.
+fn bind_row(
+    args: &mut AnyArguments<'_>,
+    message: &NewMessage,
+) -> std::result::Result<(), sqlx::error::BoxDynError> {
+    args.add(message.conversation.key())?;
+    args.add(message.sender)?;
+    args.add(message.recipient)?;
+    args.add(message.content.clone())?;
+    args.add(message.client_id.clone())?;
+    args.add(message.sent_at)?;
+    args.add(i64::from(message.read))?;
+    Ok(())
+}
+
+/// Where each message of a batch ends up.
+enum Slot {
+    /// Already stored before this batch: that message.
+    Stored(Message),
+    /// The same `client_id` came earlier in this batch, at this index.
+    SameAs(usize),
+    /// Inserted: the index among the inserted rows.
+    Inserted(usize),
+}
+
+impl SqlStore {
+    /// Stores a batch in one transaction: one look-up of the client ids, a multi-row
+    /// insert per [`ROWS_PER_STATEMENT`] rows, one commit (and so one fsync).
+    async fn try_append_batch(
+        &self,
+        batch: Vec<NewMessage>,
+    ) -> std::result::Result<Vec<Appended>, sqlx::Error> {
+        let mut tx = self.write.begin().await?;
+        let stored = self.stored_client_ids(&mut tx, &batch).await?;
+        let mut first_in_batch: HashMap<(UserId, &str), usize> = HashMap::new();
+        let mut slots = Vec::with_capacity(batch.len());
+        let mut fresh: Vec<&NewMessage> = Vec::with_capacity(batch.len());
+        for (index, message) in batch.iter().enumerate() {
+            let slot = match message.client_id.as_deref() {
+                Some(client_id) => {
+                    if let Some(old) = stored.get(&(message.sender, client_id.to_owned())) {
+                        Slot::Stored(old.clone())
+                    } else if let Some(&earlier) = first_in_batch.get(&(message.sender, client_id))
+                    {
+                        Slot::SameAs(earlier)
+                    } else {
+                        first_in_batch.insert((message.sender, client_id), index);
+                        fresh.push(message);
+                        Slot::Inserted(fresh.len() - 1)
+                    }
+                }
+                None => {
+                    fresh.push(message);
+                    Slot::Inserted(fresh.len() - 1)
+                }
+            };
+            slots.push(slot);
+        }
+        let mut ids = Vec::with_capacity(fresh.len());
+        for rows in fresh.chunks(ROWS_PER_STATEMENT) {
+            ids.extend(self.insert_rows(&mut tx, rows).await?);
+        }
+        tx.commit().await?;
+
+        let mut appended: Vec<Appended> = Vec::with_capacity(batch.len());
+        for (message, slot) in batch.into_iter().zip(slots) {
+            let done = match slot {
+                Slot::Stored(old) => Appended {
+                    message: old,
+                    duplicate: true,
+                },
+                Slot::SameAs(earlier) => Appended {
+                    message: appended[earlier].message.clone(),
+                    duplicate: true,
+                },
+                Slot::Inserted(row) => Appended {
+                    message: message.stored_as(ids[row]),
+                    duplicate: false,
+                },
+            };
+            appended.push(done);
+        }
+        Ok(appended)
+    }
+
+    /// The stored messages whose (sender, client id) appear in the batch.
+    async fn stored_client_ids(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        batch: &[NewMessage],
+    ) -> std::result::Result<HashMap<(UserId, String), Message>, sqlx::Error> {
+        let keyed: Vec<(UserId, &str)> = batch
+            .iter()
+            .filter_map(|m| m.client_id.as_deref().map(|c| (m.sender, c)))
+            .collect();
+        let mut found = HashMap::new();
+        for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
+            let condition = vec!["(sender = ? AND client_id = ?)"; chunk.len()].join(" OR ");
+            let sql = format!("SELECT {COLUMNS} FROM messages WHERE {condition}");
+            let mut query = sqlx::query_as::<_, MessageRow>(&sql);
+            for (sender, client_id) in chunk {
+                query = query.bind(*sender).bind(*client_id);
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                let conversation = Conversation::from_key(&row.conv).ok_or_else(|| {
+                    sqlx::Error::Protocol(format!(
+                        "stored conversation key {:?} is malformed",
+                        row.conv
+                    ))
+                })?;
+                let message = row.into_message(conversation);
+                if let Some(client_id) = message.client_id.clone() {
+                    found.insert((message.sender, client_id), message);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Inserts rows with one statement and returns their ids, in the rows' order.
+    async fn insert_rows(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        rows: &[&NewMessage],
+    ) -> std::result::Result<Vec<i64>, sqlx::Error> {
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+        let mut sql = format!(
+            "INSERT INTO messages (conv, sender, recipient, content, client_id, sent_at, is_read) \
+             VALUES {values}"
+        );
+        let mut args = AnyArguments::default();
+        for message in rows {
+            bind_row(&mut args, message).map_err(sqlx::Error::Encode)?;
+        }
+        match self.dialect {
+            Dialect::Sqlite => {
+                sql.push_str(" RETURNING id");
+                // SQLite has one writer and numbers the rows of one statement in order, but
+                // does not promise to return them in order: sorting restores it.
+                let mut ids: Vec<i64> = sqlx::query_as_with::<_, (i64,), _>(&sql, args)
+                    .fetch_all(&mut **tx)
+                    .await?
+                    .into_iter()
+                    .map(|(id,)| id)
+                    .collect();
+                ids.sort_unstable();
+                if ids.len() != rows.len() {
+                    return Err(sqlx::Error::Protocol(format!(
+                        "inserted {} rows but got {} ids",
+                        rows.len(),
+                        ids.len()
+                    )));
+                }
+                Ok(ids)
+            }
+            Dialect::Mysql => {
+                sqlx::query_with(&sql, args).execute(&mut **tx).await?;
+                // LAST_INSERT_ID() is the first id of a multi-row insert; InnoDB gives
+                // the rows of one such insert ids one step apart (checked at connect: the
+                // auto-increment lock mode and step).
+                let first = self.last_insert_id_in(tx).await?;
+                let step = self.id_step;
+                Ok((0..rows.len() as i64).map(|i| first + i * step).collect())
+            }
+        }
+    }
+
+    async fn last_insert_id_in(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+    ) -> std::result::Result<i64, sqlx::Error> {
+        let (id,): (i64,) = sqlx::query_as("SELECT CAST(LAST_INSERT_ID() AS SIGNED)")
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok(id)
+    }
+}
+
+#[async_trait]
+impl MessageStore for SqlStore {
+    async fn append(&self, message: NewMessage) -> Result<Appended> {
+        self.append_batch(vec![message])
+            .await?
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("a batch of one stored nothing").into())
+    }
+
+    async fn append_batch(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.dialect == Dialect::Mysql && !self.batch_inserts {
+            // A server whose ids of one insert need not be consecutive: one row per
+            // statement, still one transaction.
+            return self.append_rows_one_by_one(batch).await;
+        }
+        let retry = batch.clone();
+        match self.try_append_batch(batch).await {
+            Ok(appended) => Ok(appended),
+            // Another node stored one of these client ids between the look-up and the
+            // insert: the batch was rolled back whole; storing one by one sorts it out.
+            Err(err) if is_unique_violation(&err) => self.append_one_by_one(retry).await,
+            Err(err) => Err(err.into()),
+        }
+    }
     async fn after(
         &self,
         conversation: &Conversation,

@@ -38,6 +38,11 @@ pub struct SqlStore {
     read: AnyPool,
     write: AnyPool,
     dialect: Dialect,
+    /// Whether one multi-row insert gets ids one `id_step` apart (always on SQLite; on
+    /// MySQL unless the auto-increment lock mode is "interleaved").
+    batch_inserts: bool,
+    /// The auto-increment step (MySQL's `auto_increment_increment`; 1 on SQLite).
+    id_step: i64,
 }
 
 impl SqlStore {
@@ -74,6 +79,8 @@ impl SqlStore {
                     read,
                     write,
                     dialect,
+                    batch_inserts: true,
+                    id_step: 1,
                 })
             }
             Dialect::Mysql => {
@@ -83,10 +90,25 @@ impl SqlStore {
                     .connect_with(options)
                     .await
                     .with_context(|| format!("connecting to MySQL at {}", redact(&url)))?;
+                let (lock_mode, step): (i64, i64) = sqlx::query_as(
+                    "SELECT CAST(@@innodb_autoinc_lock_mode AS SIGNED), \
+                     CAST(@@auto_increment_increment AS SIGNED)",
+                )
+                .fetch_one(&pool)
+                .await
+                .context("reading the auto-increment settings")?;
+                if lock_mode > 1 {
+                    tracing::info!(
+                        lock_mode,
+                        "innodb_autoinc_lock_mode is interleaved: messages are inserted one row per statement"
+                    );
+                }
                 Ok(Self {
                     read: pool.clone(),
                     write: pool,
                     dialect,
+                    batch_inserts: lock_mode <= 1,
+                    id_step: step.max(1),
                 })
             }
         }

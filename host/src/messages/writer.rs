@@ -1,0 +1,266 @@
+//! The message writer: group commit. Every socket hands its messages to one writer task
+//! per store, which takes whatever is waiting (up to a count and a size) and stores it with
+//! one [`MessageStore::append_batch`]: one transaction and one fsync for the lot, instead
+//! of one each. Each message's sender is answered only once its batch is durable.
+//!
+//! After a commit the writer publishes the new messages on the bus in id order, so live
+//! delivery follows the store's order. A batch that fails answers every one of its
+//! messages with [`Error::NotStored`]: nothing of it was kept, and each can be sent again.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::bus::{Bus, Event, SocketRef};
+use crate::error::{Error, Result};
+use crate::messages::{Appended, Conversation, NewMessage};
+use crate::store::MessageStore;
+
+/// How large a batch may grow, and how many messages may wait for the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Most messages in one batch.
+    pub max_messages: usize,
+    /// Most text bytes in one batch (a batch always takes at least one message).
+    pub max_bytes: usize,
+    /// Messages waiting for the writer; past it a sender waits (backpressure).
+    pub queue: usize,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self {
+            max_messages: 256,
+            max_bytes: 1024 * 1024,
+            queue: 4096,
+        }
+    }
+}
+
+/// A message waiting to be stored, and where its answer goes.
+struct Job {
+    message: NewMessage,
+    origin: Option<SocketRef>,
+    reply: oneshot::Sender<Result<Appended>>,
+}
+
+/// The handle of a writer task; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// A message handed to the writer: its place in the order is taken, its answer comes
+/// once its batch is committed.
+#[derive(Debug)]
+pub struct Commit(oneshot::Receiver<Result<Appended>>);
+
+impl Commit {
+    /// Waits until the message is durable (or its batch failed).
+    pub async fn stored(self) -> Result<Appended> {
+        self.0.await.unwrap_or(Err(Error::NotStored(
+            "the server stopped before storing the message: send it again",
+        )))
+    }
+}
+
+impl Writer {
+    /// Starts the writer task of `store`; stored messages are published on `bus`. The
+    /// task ends when the last handle is dropped, after storing what was handed to it.
+    pub fn start(store: Arc<dyn MessageStore>, bus: Arc<dyn Bus>, limits: BatchLimits) -> Self {
+        let (jobs, rx) = mpsc::channel(limits.queue.max(1));
+        tokio::spawn(run(rx, store, bus, limits));
+        Self { jobs }
+    }
+
+    /// Hands a message to the writer, waiting while its queue is full. Messages handed in
+    /// by one caller are stored in the order they were handed in.
+    pub async fn submit(&self, message: NewMessage, origin: Option<SocketRef>) -> Result<Commit> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                message,
+                origin,
+                reply,
+            })
+            .await
+            .map_err(|_| Error::NotStored("the server is stopping: send it again"))?;
+        Ok(Commit(answer))
+    }
+}
+
+/// Senders waiting on a batch: where each message came from and where its answer goes.
+type Waiting = Vec<(Option<SocketRef>, oneshot::Sender<Result<Appended>>)>;
+
+async fn run(
+    mut rx: mpsc::Receiver<Job>,
+    store: Arc<dyn MessageStore>,
+    bus: Arc<dyn Bus>,
+    limits: BatchLimits,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = Vec::with_capacity(limits.max_messages.min(64));
+        let mut waiting: Waiting = Vec::with_capacity(batch.capacity());
+        let mut bytes = 0;
+        let mut next = Some(first);
+        // Whatever arrived while the previous batch was being committed joins this one.
+        while let Some(job) = next.take() {
+            bytes += job.message.content.len();
+            batch.push(job.message);
+            waiting.push((job.origin, job.reply));
+            if batch.len() < limits.max_messages && bytes < limits.max_bytes {
+                next = rx.try_recv().ok();
+            }
+        }
+        commit(batch, waiting, store.as_ref(), bus.as_ref()).await;
+    }
+}
+
+/// Stores one batch, publishes what is new, and answers every sender in it.
+async fn commit(batch: Vec<NewMessage>, waiting: Waiting, store: &dyn MessageStore, bus: &dyn Bus) {
+    let count = batch.len();
+    match store.append_batch(batch).await {
+        Ok(appended) if appended.len() == count => {
+            let events: Vec<Event> = waiting
+                .iter()
+                .zip(&appended)
+                .filter(|(_, stored)| !stored.duplicate)
+                .map(|((origin, _), stored)| event(stored, *origin))
+                .collect();
+            publish(bus, events).await;
+            for ((_, reply), stored) in waiting.into_iter().zip(appended) {
+                // A sender that went away meanwhile finds its message in history.
+                let _ = reply.send(Ok(stored));
+            }
+        }
+        Ok(appended) => {
+            tracing::error!(
+                expected = count,
+                got = appended.len(),
+                "the store answered a batch with the wrong number of messages"
+            );
+            refuse(waiting);
+        }
+        Err(err) => {
+            tracing::error!(error = %err, messages = count, "storing a batch failed; each of its messages is refused");
+            refuse(waiting);
+        }
+    }
+}
+
+fn refuse(waiting: Waiting) {
+    for (_, reply) in waiting {
+        let _ = reply.send(Err(Error::NotStored(
+            "the message could not be stored: send it again",
+        )));
+    }
+}
+
+fn event(stored: &Appended, origin: Option<SocketRef>) -> Event {
+    let message = stored.message.clone();
+    match message.conversation {
+        Conversation::Direct(..) => Event::Direct { message, origin },
+        Conversation::Group(_) => Event::Group { message, origin },
+    }
+}
+
+/// Publishes in order. The events are stored and acknowledged whatever happens here: a
+/// failed publish costs live delivery only, and the recipients find them in history.
+async fn publish(bus: &dyn Bus, events: Vec<Event>) {
+    // Started in order and awaited together, so a remote bus pipelines them.
+    let results = futures::future::join_all(events.into_iter().map(|e| bus.publish(e))).await;
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    if let Some(Err(err)) = results.into_iter().find(Result::is_err) {
+        tracing::warn!(error = %err, failed, "publishing stored messages failed; recipients will find them in history");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::LocalBus;
+    use crate::config::DatabaseConfig;
+    use crate::store::SqlStore;
+
+    async fn sqlite(dir: &std::path::Path) -> Arc<dyn MessageStore> {
+        let store = SqlStore::connect(&DatabaseConfig::default(), dir)
+            .await
+            .expect("open SQLite");
+        store.migrate().await.expect("migrate");
+        Arc::new(store)
+    }
+
+    fn message(sender: i64, n: usize, client_id: Option<String>) -> NewMessage {
+        NewMessage {
+            conversation: Conversation::direct(sender, 99),
+            sender,
+            recipient: Some(99),
+            content: format!("message {n}"),
+            client_id,
+            sent_at: 1_700_000_000_000,
+            read: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_senders_are_stored_in_order_once_each() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = sqlite(dir.path()).await;
+        let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
+        let mut heard = bus.subscribe();
+        let writer = Writer::start(store.clone(), bus, BatchLimits::default());
+        let mut senders = Vec::new();
+        for sender in 1..=4_i64 {
+            let writer = writer.clone();
+            senders.push(tokio::spawn(async move {
+                let mut commits = Vec::new();
+                for n in 0..50 {
+                    // Every tenth is a resend of the one before.
+                    let id = format!("c{}", n - usize::from(n % 10 == 9));
+                    commits.push(
+                        writer
+                            .submit(message(sender, n, Some(id)), None)
+                            .await
+                            .expect("queued"),
+                    );
+                }
+                let mut stored = Vec::new();
+                for commit in commits {
+                    stored.push(commit.stored().await.expect("stored"));
+                }
+                stored
+            }));
+        }
+        let mut published = 0;
+        for sender in senders {
+            let stored = sender.await.expect("sender");
+            let fresh: Vec<i64> = stored
+                .iter()
+                .filter(|a| !a.duplicate)
+                .map(|a| a.message.id)
+                .collect();
+            assert_eq!(fresh.len(), 45);
+            assert!(fresh.windows(2).all(|w| w[0] < w[1]), "ids in send order");
+            for pair in stored.windows(2) {
+                if pair[1].duplicate {
+                    assert_eq!(
+                        pair[1].message, pair[0].message,
+                        "a resend gets the original"
+                    );
+                }
+            }
+            published += fresh.len();
+        }
+        let mut last = 0;
+        for _ in 0..published {
+            match heard.recv().await.expect("published") {
+                Event::Direct { message, .. } => {
+                    assert!(message.id > last, "published in id order");
+                    last = message.id;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(heard.try_recv().is_err(), "duplicates are not published");
+    }
+}

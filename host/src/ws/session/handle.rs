@@ -1,0 +1,217 @@
+//! What a session does with one client frame: check it, then start its answer. A send is
+//! filtered and handed to the writer here, in the order frames arrive; its answer (the ack,
+//! or the reason it was refused) resolves once the message is stored.
+
+use axum::extract::ws::Utf8Bytes;
+
+use super::{ready, Answer, Bucket, Outcome, Reply, Session};
+use crate::bus::SocketRef;
+use crate::error::{Code, Error};
+use crate::messages::service::{Pending, SendError, Sent, HISTORY_PAGE};
+use crate::messages::{Conversation, Message};
+use crate::users::UserId;
+use crate::ws::hub::SocketKind;
+use crate::ws::protocol::{ClientFrame, Page, ServerFrame};
+
+impl Session {
+    /// Reads one text frame and returns its answer.
+    pub(super) async fn handle(&self, body: &str, bucket: &mut Bucket, me: SocketRef) -> Answer {
+        let group = matches!(self.kind, SocketKind::Group(_));
+        let frame = match ClientFrame::parse(body, self.limits.max_frame_bytes, group) {
+            Ok(frame) => frame,
+            Err(bad) => return ready(Reply::invalid(&bad.reason)),
+        };
+        match frame {
+            ClientFrame::Send {
+                to,
+                content,
+                client_id,
+            } => self.send(to, &content, client_id, bucket, me).await,
+            ClientFrame::History { to, page } => match self.conversation(to) {
+                Ok(conversation) => self.history(conversation, page),
+                Err(reason) => ready(Reply::invalid(reason)),
+            },
+            ClientFrame::Unread { to } => match self.conversation(to) {
+                Ok(conversation) => self.unread(conversation),
+                Err(reason) => ready(Reply::invalid(reason)),
+            },
+        }
+    }
+
+    /// The peer of a private frame: the socket's own, or `to` on an inbox.
+    fn peer(&self, to: Option<UserId>) -> Result<UserId, &'static str> {
+        match (self.kind, to) {
+            (SocketKind::Direct(peer), None) => Ok(peer),
+            (SocketKind::Direct(peer), Some(to)) if to == peer => Ok(peer),
+            (SocketKind::Direct(_), Some(_)) => {
+                Err("this socket is bound to toUid; \"to\" names someone else")
+            }
+            (_, Some(to)) => Ok(to),
+            (_, None) => Err("\"to\" is required on an inbox socket (or connect with toUid)"),
+        }
+    }
+
+    fn conversation(&self, to: Option<UserId>) -> Result<Conversation, &'static str> {
+        match self.kind {
+            SocketKind::Group(group) => Ok(Conversation::Group(group)),
+            SocketKind::Inbox | SocketKind::Direct(_) => {
+                Ok(Conversation::direct(self.user, self.peer(to)?))
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        to: Option<UserId>,
+        content: &str,
+        client_id: Option<String>,
+        bucket: &mut Bucket,
+        me: SocketRef,
+    ) -> Answer {
+        let peer = match self.kind {
+            SocketKind::Group(_) => None,
+            _ => match self.peer(to) {
+                Ok(peer) => Some(peer),
+                Err(reason) => return ready(Reply::invalid(reason)),
+            },
+        };
+        if !bucket.take() {
+            // Not an invalid frame: the client may simply retry later.
+            return ready(Reply::valid(vec![ServerFrame::Error {
+                code: Code::RateLimited.number(),
+                content: "too many messages: slow down",
+                client_id: client_id.as_deref(),
+            }
+            .encode()]));
+        }
+        let user = self.user;
+        let chat = &self.chat;
+        match (self.kind, peer) {
+            (SocketKind::Group(group), _) => {
+                let pending = chat
+                    .submit_group(user, group, content, client_id.clone(), Some(me))
+                    .await;
+                answer(pending, client_id, move |sent| {
+                    ServerFrame::GroupAck {
+                        message: &sent.message,
+                        group,
+                    }
+                    .encode()
+                })
+            }
+            (_, Some(peer)) => {
+                let pending = chat
+                    .submit_direct(user, peer, content, client_id.clone(), Some(me))
+                    .await;
+                answer(pending, client_id, |sent| {
+                    ServerFrame::DirectAck {
+                        message: &sent.message,
+                        online: sent.recipient_online,
+                    }
+                    .encode()
+                })
+            }
+            (_, None) => ready(Reply::invalid("a private frame needs a peer")),
+        }
+    }
+
+    fn history(&self, conversation: Conversation, page: Page) -> Answer {
+        let chat = self.chat.clone();
+        let viewer = self.user;
+        Box::pin(async move {
+            let result = match page {
+                Page::Before(id) => chat.history_before(conversation, id).await,
+                Page::AfterSecs(secs) => chat.history_after(conversation, secs).await,
+            };
+            match result {
+                Ok(page) => {
+                    let full = page.len() as u32 >= HISTORY_PAGE;
+                    let mut frames: Vec<Utf8Bytes> = page
+                        .iter()
+                        .map(|m| listed(m, conversation, viewer))
+                        .collect();
+                    // A page that is not full has no more messages after it.
+                    if !full {
+                        frames.push(ServerFrame::End.encode());
+                    }
+                    Reply::valid(frames)
+                }
+                Err(err) => Reply::valid(vec![refusal(&err, None)]),
+            }
+        })
+    }
+
+    fn unread(&self, conversation: Conversation) -> Answer {
+        let chat = self.chat.clone();
+        let viewer = self.user;
+        Box::pin(async move {
+            match chat.take_unread(conversation, viewer).await {
+                Ok(unread) => {
+                    let mut frames: Vec<Utf8Bytes> = unread
+                        .iter()
+                        .map(|m| listed(m, conversation, viewer))
+                        .collect();
+                    frames.push(ServerFrame::End.encode());
+                    Reply::valid(frames)
+                }
+                Err(err) => Reply::valid(vec![refusal(&err, None)]),
+            }
+        })
+    }
+}
+
+/// A message of a listing (history, unread), as the conversation's kind shows it.
+fn listed(message: &Message, conversation: Conversation, viewer: UserId) -> Utf8Bytes {
+    match conversation {
+        Conversation::Group(group) => ServerFrame::Group { message, group }.encode(),
+        Conversation::Direct(..) => ServerFrame::DirectHistory { message, viewer }.encode(),
+    }
+}
+
+/// The answer to a send: the ack once stored, or why not.
+fn answer(
+    pending: Result<Pending, SendError>,
+    client_id: Option<String>,
+    ack: impl FnOnce(&Sent) -> Utf8Bytes + Send + 'static,
+) -> Answer {
+    match pending {
+        Ok(pending) => Box::pin(async move {
+            match pending.await {
+                Ok(sent) => Reply::valid(vec![ack(&sent)]),
+                Err(err) => send_refusal(err, client_id.as_deref()),
+            }
+        }),
+        Err(err) => ready(send_refusal(err, client_id.as_deref())),
+    }
+}
+
+/// Why a send was refused. A sender who is no longer a member of the group is told so and
+/// the socket closes, as it would had the removal reached it first.
+fn send_refusal(err: SendError, client_id: Option<&str>) -> Reply {
+    match err {
+        SendError::Rejected { code, reason } => Reply::valid(vec![ServerFrame::Error {
+            code,
+            content: &reason,
+            client_id,
+        }
+        .encode()]),
+        SendError::Failed(err @ Error::NoGroup(_)) => Reply {
+            frames: vec![refusal(&err, client_id)],
+            outcome: Outcome::Close(1008, "no longer a member of this group"),
+        },
+        SendError::Failed(err) => Reply::valid(vec![refusal(&err, client_id)]),
+    }
+}
+
+/// An error frame for a host error; an internal one is logged here, once, with its cause.
+fn refusal(err: &Error, client_id: Option<&str>) -> Utf8Bytes {
+    if let Error::Internal(cause) = err {
+        tracing::error!(error = format!("{cause:#}"), "a WebSocket frame failed");
+    }
+    ServerFrame::Error {
+        code: err.code().number(),
+        content: &err.public_reason(),
+        client_id,
+    }
+    .encode()
+}

@@ -1,0 +1,296 @@
+//! One WebSocket session: a single task that reads client frames, writes queued frames,
+//! pings, and closes on request, on shutdown or when the client goes quiet.
+//!
+//! The session is pipelined: it reads the next frame while earlier ones are being stored.
+//! Each frame read becomes an answer in one ordered queue ([`FuturesOrdered`]), so answers
+//! go out in the order the frames came in, and a sender's messages are handed to the writer
+//! in that order too. At most `window` frames wait for their answers; past that the session
+//! stops reading (backpressure on the client's TCP connection) rather than buffering.
+//!
+//! The loop is generic over a `Sink` and a `Stream` of WebSocket messages, so the unit
+//! tests below drive it without a socket.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+
+use crate::config::ChatConfig;
+use crate::error::Code;
+use crate::messages::ChatService;
+use crate::users::UserId;
+use crate::ws::hub::{Hub, QueueLimits, Registration, SocketKind};
+use crate::ws::protocol::{self, ServerFrame};
+
+mod handle;
+#[cfg(test)]
+mod tests;
+
+/// Everything a session needs.
+pub struct Session {
+    /// The authenticated user.
+    pub user: UserId,
+    /// What the socket is bound to.
+    pub kind: SocketKind,
+    /// The chat service.
+    pub chat: ChatService,
+    /// This node's sockets.
+    pub hub: Arc<Hub>,
+    /// Limits.
+    pub limits: ChatConfig,
+    /// Whether to greet the client with the welcome frame (private sockets).
+    pub welcome: bool,
+}
+
+/// What an answered frame asks of the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// A well-formed frame: the count of invalid frames starts over.
+    Valid,
+    /// A malformed frame: it counts towards `invalid_frame_limit`.
+    Invalid,
+    /// Close the socket after writing the answer.
+    Close(u16, &'static str),
+}
+
+/// The frames answering one client frame.
+struct Reply {
+    frames: Vec<Utf8Bytes>,
+    outcome: Outcome,
+}
+
+impl Reply {
+    fn valid(frames: Vec<Utf8Bytes>) -> Self {
+        Self {
+            frames,
+            outcome: Outcome::Valid,
+        }
+    }
+
+    fn invalid(reason: &str) -> Self {
+        Self {
+            frames: vec![ServerFrame::BadFrame(reason).encode()],
+            outcome: Outcome::Invalid,
+        }
+    }
+}
+
+/// An answer still being worked out (a message being stored, a history query).
+type Answer = Pin<Box<dyn Future<Output = Reply> + Send>>;
+
+fn ready(reply: Reply) -> Answer {
+    Box::pin(std::future::ready(reply))
+}
+
+/// A token bucket: `rate` per second on average, `burst` at once.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32, burst: u32) -> Self {
+        Self {
+            tokens: f64::from(burst),
+            rate: f64::from(rate),
+            burst: f64::from(burst),
+            at: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Most queued frames written before the socket is flushed.
+const WRITE_BATCH: usize = 64;
+
+impl Session {
+    /// Runs the session on a WebSocket until it closes.
+    pub async fn run(self, socket: WebSocket) {
+        let (sink, stream) = socket.split();
+        self.drive(sink, stream).await;
+    }
+
+    /// Runs the session on any sink and stream of WebSocket messages until it closes.
+    pub async fn drive<S, R, E>(self, mut sink: S, mut stream: R)
+    where
+        S: Sink<WsMessage> + Unpin + Send,
+        R: Stream<Item = Result<WsMessage, E>> + Unpin + Send,
+    {
+        let Registration {
+            socket: me,
+            mut rx,
+            kill,
+            backlog,
+        } = self.hub.register(
+            self.user,
+            self.kind,
+            QueueLimits {
+                frames: self.limits.outbound_queue,
+                bytes: self.limits.outbound_queue_bytes,
+            },
+        );
+        if let Err(err) = self.chat.presence().connect(self.user).await {
+            tracing::warn!(error = %err, "marking a user online failed");
+        }
+        let mut shutdown = self.hub.shutdown_signal();
+        let mut ping = tokio::time::interval(Duration::from_secs(self.limits.ping_interval_secs));
+        ping.tick().await;
+        let idle = Duration::from_secs(self.limits.idle_timeout_secs);
+        let window = self.limits.window.max(1);
+        let mut last_heard = Instant::now();
+        let mut bucket = Bucket::new(self.limits.messages_per_second, self.limits.message_burst);
+        let mut invalid = 0u32;
+        let mut answers: FuturesOrdered<Answer> = FuturesOrdered::new();
+
+        let mut close: Option<(u16, &'static str)> = None;
+        if self.welcome && !write(&mut sink, vec![ServerFrame::Welcome.encode()], idle).await {
+            close = Some((1011, ""));
+        }
+        while close.is_none() {
+            tokio::select! {
+                biased;
+                () = kill.fired() => close = Some(kill.close()),
+                signalled = shutdown.wait_for(|stopping| *stopping).map(|r| r.is_ok()) => {
+                    if !signalled { break; }
+                    close = Some((1001, "server shutting down"));
+                    // Every frame taken in gets its answer: stored ones their ack.
+                    while let Some(reply) = answers.next().await {
+                        if !write(&mut sink, reply.frames, idle).await { break; }
+                    }
+                    // Frames that arrived but were not read yet are refused out loud, so
+                    // the client knows to send them again elsewhere (the same client_id
+                    // is safe).
+                    let mut refusals = Vec::new();
+                    while let Some(Some(Ok(WsMessage::Text(body)))) = stream.next().now_or_never() {
+                        let client_id = protocol::client_id_of(body.as_str());
+                        refusals.push(ServerFrame::Error {
+                            code: Code::Fail.number(),
+                            content: "server shutting down: not stored, send it again",
+                            client_id: client_id.as_deref(),
+                        }.encode());
+                    }
+                    let _ = write(&mut sink, refusals, idle).await;
+                }
+                Some(reply) = answers.next(), if !answers.is_empty() => {
+                    let mut frames = Vec::new();
+                    let mut next = Some(reply);
+                    // Answers that are ready too go out with this one, in one flush.
+                    while let Some(reply) = next.take() {
+                        frames.extend(reply.frames);
+                        match reply.outcome {
+                            Outcome::Valid => invalid = 0,
+                            Outcome::Close(code, reason) => {
+                                close = Some((code, reason));
+                                break;
+                            }
+                            Outcome::Invalid => {
+                                invalid += 1;
+                                if invalid >= self.limits.invalid_frame_limit {
+                                    close = Some((1008, "too many invalid frames"));
+                                    break;
+                                }
+                            }
+                        }
+                        if frames.len() < WRITE_BATCH {
+                            next = answers.next().now_or_never().flatten();
+                        }
+                    }
+                    if !write(&mut sink, frames, idle).await { break; }
+                }
+                queued = rx.recv() => {
+                    let Some(frame) = queued else { break };
+                    let mut frames = vec![frame];
+                    while frames.len() < WRITE_BATCH {
+                        match rx.try_recv() {
+                            Ok(frame) => frames.push(frame),
+                            Err(_) => break,
+                        }
+                    }
+                    for frame in &frames {
+                        backlog.written(frame);
+                    }
+                    // A reader too slow to take these fills the queue meanwhile, and the
+                    // hub fires the kill switch: the write must not outlast that.
+                    tokio::select! {
+                        biased;
+                        () = kill.fired() => close = Some(kill.close()),
+                        sent = write(&mut sink, frames, idle) => if !sent { break },
+                    }
+                }
+                incoming = stream.next(), if answers.len() < window => {
+                    let Some(Ok(incoming)) = incoming else { break };
+                    last_heard = Instant::now();
+                    match incoming {
+                        WsMessage::Text(body) => {
+                            answers.push_back(self.handle(body.as_str(), &mut bucket, me).await);
+                        }
+                        WsMessage::Binary(_) => answers.push_back(ready(Reply::invalid(
+                            "binary frames are not supported: send JSON text",
+                        ))),
+                        WsMessage::Close(_) => break,
+                        WsMessage::Ping(_) | WsMessage::Pong(_) => {}
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > idle {
+                        close = Some((1001, "no answer to pings"));
+                    } else if sink.send(WsMessage::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some((code, reason)) = close {
+            // A full socket cannot take a close frame either; give it a moment, then drop.
+            let farewell = async {
+                let _ = sink
+                    .send(WsMessage::Close(Some(CloseFrame {
+                        code,
+                        reason: Utf8Bytes::from(reason),
+                    })))
+                    .await;
+                let _ = sink.close().await;
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), farewell).await;
+        }
+        self.hub.unregister(me.socket);
+        if let Err(err) = self.chat.presence().disconnect(self.user).await {
+            tracing::warn!(error = %err, "marking a user offline failed");
+        }
+    }
+}
+
+/// Writes frames and flushes once; false if the socket failed or stalled past `idle`.
+async fn write<S>(sink: &mut S, frames: Vec<Utf8Bytes>, idle: Duration) -> bool
+where
+    S: Sink<WsMessage> + Unpin,
+{
+    if frames.is_empty() {
+        return true;
+    }
+    let all = async {
+        for frame in frames {
+            sink.feed(WsMessage::Text(frame)).await?;
+        }
+        sink.flush().await
+    };
+    matches!(tokio::time::timeout(idle, all).await, Ok(Ok(())))
+}
