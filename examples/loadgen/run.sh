@@ -1,35 +1,106 @@
 #!/usr/bin/env bash
 # Builds Confab and the load generator, starts a Confab server on 127.0.0.1:18080 with a
-# temporary data folder, runs every scenario next to the bare WebSocket echo baseline, and
-# prints a summary with Confab's figures as ratios to the echo's. The server (and the echo
-# server of the memory baseline) is stopped however the script ends.
+# temporary data folder and the bundled plugins, and measures it next to a bare WebSocket
+# echo on the same machine at the same time:
+#
+#   1. `confab-loadgen compare`: RUNS rounds of, in turn, the echo with the shape of the
+#      private pairs, Confab's private pairs, the pairs again paced at half the rate they
+#      reached (the p99 there is the figure to watch), the fan-out echo with the shape of
+#      the group, and Confab's group; then the median and range over the rounds of each
+#      figure and of each ratio Confab/echo;
+#   2. `confab-loadgen idle` with IDLE sockets held at once, for the memory per socket,
+#      and the same against a bare echo server with Confab's socket settings.
+#
+# The server (and the echo server of the memory baseline) is stopped however the script
+# ends. Every scenario sends a fixed number of messages and is cut off after LIMIT seconds.
 #
 #   examples/loadgen/run.sh
-#   PAIRS=20 MESSAGES=100 IDLE=500 examples/loadgen/run.sh      # a smaller run
-#   CONFAB_DATABASE__URL=mysql://root@127.0.0.1:3306/loadgen examples/loadgen/run.sh
+#   RUNS=1 PAIRS=10 PAIR_MESSAGES=500 GROUP_MESSAGES=500 IDLE=1000 examples/loadgen/run.sh
+#   CONFAB_DATABASE__URL=mysql://root@127.0.0.1:3306/loadgen_N examples/loadgen/run.sh
 #
 # Any CONFAB_* variable in the environment reaches the server, so the last line runs the
-# same scenarios on MariaDB (the database must exist and be empty).
+# same scenarios on MariaDB. Give it a fresh, empty database each run (a new N): when the
+# `mariadb` or `mysql` client is installed, the script creates the database if it is
+# missing and stops if it already holds tables; without a client, create it first.
+#
+# PROFILE=debug builds and runs debug binaries instead, to check the script itself
+# quickly; its figures mean nothing.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 
 PORT=${PORT:-18080}
 ECHO_PORT=${ECHO_PORT:-18090}
+RUNS=${RUNS:-3}
+WINDOW=${WINDOW:-8}
+BYTES=${BYTES:-100}
 PAIRS=${PAIRS:-50}
-MESSAGES=${MESSAGES:-200}
-WINDOW=${WINDOW:-1}
-BYTES=${BYTES:-200}
+PAIR_MESSAGES=${PAIR_MESSAGES:-${MESSAGES:-4000}}
 MEMBERS=${MEMBERS:-100}
-SENDERS=${SENDERS:-5}
-GROUP_MESSAGES=${GROUP_MESSAGES:-200}
-IDLE=${IDLE:-2000}
-IDLE_USERS=${IDLE_USERS:-20}
-LIMIT=${LIMIT:-60}
+GROUP_SENDERS=${GROUP_SENDERS:-${SENDERS:-1}}
+GROUP_MESSAGES=${GROUP_MESSAGES:-2000}
+HALF_RATE=${HALF_RATE:-true}
+TARGET_P99_MS=${TARGET_P99_MS:-10}
+IDLE=${IDLE:-10000}
+IDLE_USERS=${IDLE_USERS:-100}
+# Seconds each scenario of each round may take, set-up included.
+LIMIT=${LIMIT:-300}
+# High enough that the stranger-limit plugin never refuses, while it still runs on every
+# private message: its cost is part of what is measured.
+STRANGER_LIMIT=${STRANGER_LIMIT:-1000000000}
+PROFILE=${PROFILE:-release}
 
 command -v curl >/dev/null || { echo "run.sh needs curl" >&2; exit 1; }
-cargo build --release -p confab -p confab-loadgen
-loadgen=target/release/confab-loadgen
+
+# Every idle socket is an open file in the server and another in the load generator.
+nofile=65536
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ "$hard" -lt "$nofile" ]; then
+    nofile=$hard
+fi
+ulimit -n "$nofile"
+if [ "$nofile" -lt $((IDLE + 1000)) ]; then
+    echo "the open-file limit is $nofile (hard limit $hard): too low for IDLE=$IDLE sockets" >&2
+    exit 1
+fi
+
+# A MariaDB run needs an empty database of its own.
+db_url=${CONFAB_DATABASE__URL:-}
+if [[ $db_url == mysql://* || $db_url == mariadb://* ]]; then
+    client=$(command -v mariadb || command -v mysql || true)
+    url_re='^[a-z]+://([^:@/]+)(:([^@/]*))?@([^:/?]+)(:([0-9]+))?/([A-Za-z0-9_]+)$'
+    if [ -z "$client" ]; then
+        echo "no mariadb/mysql client: the database in CONFAB_DATABASE__URL must exist and be empty"
+    elif [[ $db_url =~ $url_re ]]; then
+        db_user=${BASH_REMATCH[1]}
+        db_password=${BASH_REMATCH[3]}
+        db_host=${BASH_REMATCH[4]}
+        db_port=${BASH_REMATCH[6]:-3306}
+        db_name=${BASH_REMATCH[7]}
+        sql() {
+            MYSQL_PWD="$db_password" "$client" --protocol=TCP -h "$db_host" -P "$db_port" \
+                -u "$db_user" -N -B -e "$1"
+        }
+        sql "CREATE DATABASE IF NOT EXISTS \`$db_name\`"
+        tables=$(sql "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '$db_name'")
+        if [ "$tables" != 0 ]; then
+            echo "the database $db_name already holds $tables tables: use a fresh one" >&2
+            exit 1
+        fi
+        echo "database: $db_name on $db_host:$db_port, empty"
+    else
+        echo "could not read CONFAB_DATABASE__URL; the database must exist and be empty"
+    fi
+fi
+
+if [ "$PROFILE" = debug ]; then
+    cargo build -p confab -p confab-loadgen
+    bin=target/debug
+else
+    cargo build --profile "$PROFILE" -p confab -p confab-loadgen
+    bin=target/$PROFILE
+fi
+loadgen=$bin/confab-loadgen
 
 data=$(mktemp -d "${TMPDIR:-/tmp}/confab-loadgen.XXXXXX")
 results="$data/results.txt"
@@ -45,18 +116,16 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
-# bcrypt cost 4 makes registering hundreds of users quick; the per-socket send limit is
-# raised far above what the scenarios send, so no send is refused for its rate. The bundled
-# plugins are left out: the stranger rule would refuse the scenarios' one-way streams (the
-# cost of a hook is measured by `cargo bench -p confab --bench hooks`).
+# The bundled plugins are installed and on, the word filter with its default list. bcrypt
+# cost 4 makes registering hundreds of users quick; the per-socket send limit is raised
+# far above what the scenarios send, so no send is refused for its rate.
 CONFAB_SERVER__LISTEN="127.0.0.1:$PORT" \
 CONFAB_SERVER__DATA_DIR="$data/server" \
 CONFAB_AUTH__BCRYPT_COST=4 \
 CONFAB_CHAT__MESSAGES_PER_SECOND=1000000 \
 CONFAB_CHAT__MESSAGE_BURST=1000000 \
-CONFAB_PLUGINS__INSTALL_BUNDLED=false \
 CONFAB_LOG__FILTER=warn \
-    target/release/confab serve >"$data/server.log" 2>&1 &
+    "$bin/confab" serve >"$data/server.log" 2>&1 &
 server=$!
 
 base="http://127.0.0.1:$PORT"
@@ -71,7 +140,26 @@ for _ in $(seq 1 100); do
 done
 curl -sf "$base/user/ping" >/dev/null || { echo "the server does not answer on $base" >&2; exit 1; }
 
+# The pairs' receivers never answer, and the stranger-limit plugin refuses a sender's 4th
+# message to someone who has not replied: raise its limit so that it never triggers.
+token_file="$data/server/secrets/admin.token"
+answer=$(curl -sS -X PUT -H "Authorization: Bearer $(cat "$token_file")" \
+    -H 'Content-Type: application/json' -d "{\"limit\": $STRANGER_LIMIT}" \
+    "$base/admin/plugins/stranger-limit/config")
+if ! grep -q '"status":200' <<<"$answer" || ! grep -q '"state":"running"' <<<"$answer"; then
+    echo "raising the stranger limit failed: $answer" >&2
+    exit 1
+fi
+for plugin in word-filter stranger-limit; do
+    answer=$(curl -sS -H "Authorization: Bearer $(cat "$token_file")" "$base/admin/plugins/$plugin")
+    if ! grep -q '"state":"running"' <<<"$answer"; then
+        echo "the plugin $plugin is not running: $answer" >&2
+        exit 1
+    fi
+done
+
 echo "machine: $(nproc) cores, $(free -h | awk '/^Mem:/ {print $2}') memory; server and load generator share them"
+echo "server: $bin/confab, ${CONFAB_DATABASE__URL:+database $CONFAB_DATABASE__URL, }bundled plugins on, stranger limit $STRANGER_LIMIT"
 echo
 
 # A scenario that fails is reported and the others still run.
@@ -82,33 +170,36 @@ run() {
     echo
 }
 
-# Unloaded: one conversation, one message at a time.
-run echo --connections 1 --messages "$MESSAGES" --bytes "$BYTES" --seconds "$LIMIT" --label echo-single
-run pairs --base "$base" --pid "$server" --pairs 1 --messages "$MESSAGES" --bytes "$BYTES" \
-    --seconds "$LIMIT" --label pairs-single
-# Loaded: many conversations, and a group.
-run echo --connections "$PAIRS" --messages "$MESSAGES" --window "$WINDOW" --bytes "$BYTES" --seconds "$LIMIT"
-run pairs --base "$base" --pid "$server" --pairs "$PAIRS" --messages "$MESSAGES" --window "$WINDOW" \
-    --bytes "$BYTES" --seconds "$LIMIT"
-run group --base "$base" --pid "$server" --members "$MEMBERS" --senders "$SENDERS" \
-    --messages "$GROUP_MESSAGES" --window "$WINDOW" --bytes "$BYTES" --seconds "$LIMIT"
-run idle --base "$base" --pid "$server" --connections "$IDLE" --users "$IDLE_USERS" --seconds "$LIMIT"
+run compare --base "$base" --pid "$server" --admin-token-file "$token_file" \
+    --window "$WINDOW" --bytes "$BYTES" --pairs "$PAIRS" --pair-messages "$PAIR_MESSAGES" \
+    --members "$MEMBERS" --group-senders "$GROUP_SENDERS" --group-messages "$GROUP_MESSAGES" \
+    --runs "$RUNS" --half-rate="$HALF_RATE" --target-p99-ms "$TARGET_P99_MS" --seconds "$LIMIT"
+run idle --base "$base" --pid "$server" --admin-token-file "$token_file" \
+    --connections "$IDLE" --users "$IDLE_USERS" --seconds "$LIMIT"
 
-"$loadgen" echo-server --port "$ECHO_PORT" --seconds "$LIMIT" >"$data/echo.log" 2>&1 &
+# The memory baseline: a bare echo with Confab's socket settings (TCP_NODELAY, a 4 KiB
+# read buffer), in a process of its own as the server is.
+"$loadgen" echo-server --port "$ECHO_PORT" --nodelay --read-buffer 4096 --seconds "$LIMIT" \
+    >"$data/echo.log" 2>&1 &
 echo_server=$!
 for _ in $(seq 1 50); do
     if grep -q listening "$data/echo.log"; then break; fi
     sleep 0.1
 done
-run idle --echo --base "http://127.0.0.1:$ECHO_PORT" --connections "$IDLE" --pid "$echo_server" --seconds "$LIMIT"
+run idle --echo --base "http://127.0.0.1:$ECHO_PORT" --pid "$echo_server" \
+    --connections "$IDLE" --seconds "$LIMIT"
 
-if [ -s "$data/server.log" ]; then
+# What the server logged besides its start-up lines (warnings and errors only).
+logged=$(grep -v -e '^Confab is listening' -e '^  chat client:' -e '^  operator console:' \
+    "$data/server.log" || true)
+if [ -n "$logged" ]; then
     echo "server log:"
-    sort "$data/server.log" | uniq -c | sort -rn | head -n 10
+    sort <<<"$logged" | uniq -c | sort -rn | head -n 10
     echo
 fi
 
-# The summary: each figure next to the echo's, as a ratio.
+# The summary, from the RESULT lines: medians over the rounds, each Confab figure with its
+# ratio to the echo's (taken within each round).
 awk '
 /^RESULT / {
     s = ""
@@ -119,32 +210,40 @@ awk '
     }
     seen[s] = 1
 }
-function ratio(a, b) { return b > 0 ? sprintf("%.3g", a / b) : "-" }
-function row(name, s, base, unit,    cpu) {
-    if (!(s in seen) || !(base in seen)) return
-    cpu = v[s, "server_cpu_s"] == "-" || v[s, "seconds"] == 0 ? "-" : \
-        sprintf("%.0f%%", 100 * v[s, "server_cpu_s"] / v[s, "seconds"])
-    printf "%-16s %8.0f %-13s %7.2f %7.2f %7.2f %7.2f   %6s %7s %7s   %10s   %s\n", name, v[s, "rate"],
-        unit, v[s, "mean_ms"], v[s, "p50_ms"], v[s, "p99_ms"], v[s, "ack_p50_ms"],
-        ratio(v[s, "rate"], v[base, "rate"]),
-        ratio(v[s, "p50_ms"], v[base, "p50_ms"]), ratio(v[s, "p99_ms"], v[base, "p99_ms"]), cpu,
-        v[s, "complete"]
+function row(name, s, unit) {
+    if (!(s in seen)) return
+    printf "%-6s %-13s %9.0f %9.0f %7.3g   %8.2f %8.2f %7.3g   %8.2f %8.2f %7.3g   %s of %s\n", name,
+        unit, v[s, "confab_rate"], v[s, "echo_rate"], v[s, "rate_ratio"],
+        v[s, "confab_p50_ms"], v[s, "echo_p50_ms"], v[s, "p50_ratio"],
+        v[s, "confab_p99_ms"], v[s, "echo_p99_ms"], v[s, "p99_ratio"],
+        v[s, "complete_runs"], v[s, "runs"]
 }
 END {
-    printf "%-16s %22s %7s %7s %7s %7s   %6s %7s %7s   %10s   %s\n", "scenario", "throughput", "mean ms",
-        "p50 ms", "p99 ms", "ack p50", "rate x", "p50 x", "p99 x", "server CPU", "complete"
-    row("echo, 1 socket", "echo-single", "echo-single", "msg/s")
-    row("1 pair", "pairs-single", "echo-single", "msg/s")
-    row("echo baseline", "echo", "echo", "msg/s")
-    row("private pairs", "pairs", "echo", "msg/s")
-    row("group fan-out", "group", "echo", "deliveries/s")
-    print "(ratios: to the echo row above each; server CPU in percent of one core)"
+    if ("compare-pairs" in seen) {
+        printf "summary: medians over %s rounds; each ratio Confab/echo is taken within a round\n",
+            v["compare-pairs", "runs"]
+        printf "%-6s %-13s %9s %9s %7s   %8s %8s %7s   %8s %8s %7s   %s\n", "", "", "Confab", "echo",
+            "ratio", "p50 ms", "echo", "ratio", "p99 ms", "echo", "ratio", "complete"
+        row("pairs", "compare-pairs", "messages/s")
+        row("group", "compare-group", "deliveries/s")
+    }
+    if ("compare-half-rate" in seen) {
+        s = "compare-half-rate"
+        printf "half rate: p99 %s ms at %s messages/s (asked %s); target %s ms met in %s of %s rounds\n",
+            v[s, "p99_ms"], v[s, "rate"], v[s, "target_rate"], v[s, "target_p99_ms"],
+            v[s, "met_runs"], v[s, "runs"]
+    }
+    if ("compare-pairs" in seen) {
+        printf "refused sends: pairs %s, half rate %s, group %s\n", v["compare-pairs", "refused"],
+            ("compare-half-rate" in seen) ? v["compare-half-rate", "refused"] : "-",
+            v["compare-group", "refused"]
+    }
     if ("idle" in seen) {
-        printf "\nidle sockets: %s KiB per connection (%s connections)", v["idle", "kib_per_connection"],
-            v["idle", "connections"]
+        printf "idle sockets: %s KiB per socket, %s sockets held at once: %s",
+            v["idle", "kib_per_connection"], v["idle", "connections"], v["idle", "held"]
         if ("idle-echo" in seen && v["idle-echo", "kib_per_connection"] > 0)
-            printf "; bare echo %s KiB, ratio %s", v["idle-echo", "kib_per_connection"],
-                ratio(v["idle", "kib_per_connection"], v["idle-echo", "kib_per_connection"])
+            printf "; bare echo %s KiB, ratio %.3g", v["idle-echo", "kib_per_connection"],
+                v["idle", "kib_per_connection"] / v["idle-echo", "kib_per_connection"]
         printf "\n"
     }
 }' "$results"

@@ -1,5 +1,7 @@
 //! Talking to a Confab server: accounts and groups over REST, and opening its sockets.
 
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
@@ -34,6 +36,35 @@ pub(crate) struct Account {
     pub(crate) token: String,
 }
 
+/// A plugin as the admin API shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct PluginState {
+    /// Its name.
+    pub(crate) name: String,
+    /// `running`, `disabled`, `quarantined` or `failed`.
+    pub(crate) state: String,
+    /// The `limit` of its configuration, when it has one (the stranger limit).
+    pub(crate) limit: Option<u64>,
+    /// Its counters since it was loaded: calls, rejects, rewrites, errors, timeouts.
+    pub(crate) counters: [u64; 5],
+}
+
+impl PluginState {
+    /// The names of [`PluginState::counters`].
+    pub(crate) const COUNTERS: [&'static str; 5] =
+        ["calls", "rejects", "rewrites", "errors", "timeouts"];
+}
+
+impl std::fmt::Display for PluginState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.name, self.state)?;
+        if let Some(limit) = self.limit {
+            write!(f, " (limit {limit})")?;
+        }
+        Ok(())
+    }
+}
+
 /// A Confab server's REST API.
 #[derive(Debug, Clone)]
 pub(crate) struct Api {
@@ -41,8 +72,13 @@ pub(crate) struct Api {
     base: String,
 }
 
+/// Tags handed out by this process, so that several runs in one process (`compare`)
+/// differ even when they start within the same tenth of a second.
+static TAGS: AtomicU64 = AtomicU64::new(0);
+
 /// A prefix for user and group names that differs between runs, so runs against one
-/// server never collide: base-36 of the current unix time in tenths of a second.
+/// server never collide: base-36 of the current unix time in tenths of a second, then how
+/// many tags this process handed out before.
 pub(crate) fn run_tag() -> String {
     let mut n = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -54,7 +90,8 @@ pub(crate) fn run_tag() -> String {
         tag.insert(0, char::from_digit(digit, 36).unwrap_or('0'));
         n /= 36;
     }
-    format!("lg{tag}")
+    let n = TAGS.fetch_add(1, Ordering::Relaxed);
+    format!("lg{tag}-{n}")
 }
 
 impl Api {
@@ -173,6 +210,60 @@ impl Api {
             .try_collect::<Vec<Value>>()
             .await?;
         Ok(())
+    }
+
+    /// The admin token in `file` (the server writes `<data_dir>/secrets/admin.token`).
+    pub(crate) fn admin_token(file: &Path) -> anyhow::Result<String> {
+        let token = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the admin token from {}", file.display()))?;
+        Ok(token.trim().to_owned())
+    }
+
+    /// Every installed plugin, with its state and, when its configuration has one, its
+    /// `limit`.
+    pub(crate) async fn plugins(&self, admin_token: &str) -> anyhow::Result<Vec<PluginState>> {
+        let list = self
+            .call(self.admin_get("/admin/plugins", admin_token))
+            .await
+            .context("listing the plugins")?;
+        let mut plugins = Vec::new();
+        for plugin in list.as_array().context("the plugin list is not a list")? {
+            let name = plugin["name"].as_str().unwrap_or_default().to_owned();
+            let config = self
+                .call(self.admin_get(&format!("/admin/plugins/{name}/config"), admin_token))
+                .await
+                .with_context(|| format!("reading the configuration of {name}"))?;
+            plugins.push(PluginState {
+                state: plugin["state"].as_str().unwrap_or("unknown").to_owned(),
+                limit: config["limit"].as_u64(),
+                counters: PluginState::COUNTERS
+                    .map(|counter| plugin["counters"][counter].as_u64().unwrap_or_default()),
+                name,
+            });
+        }
+        Ok(plugins)
+    }
+
+    /// The server's open WebSocket sessions, from `/metrics`.
+    pub(crate) async fn websockets(&self, admin_token: &str) -> anyhow::Result<u64> {
+        let text = self
+            .admin_get("/metrics", admin_token)
+            .send()
+            .await?
+            .error_for_status()
+            .context("reading /metrics")?
+            .text()
+            .await?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("confab_websockets "))
+            .and_then(|count| count.trim().parse().ok())
+            .context("/metrics has no confab_websockets line")
+    }
+
+    fn admin_get(&self, path: &str, admin_token: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(admin_token)
     }
 
     /// Opens the socket at `path` (such as `/chat/ws?toUid=2`) as the token's user.

@@ -2,28 +2,33 @@
 //! and reports throughput and latency, next to a bare WebSocket echo measured the same way.
 //!
 //! ```text
-//! confab-loadgen echo  --connections 50 --messages 200
-//! confab-loadgen pairs --base http://127.0.0.1:18080 --pairs 50 --messages 200
-//! confab-loadgen group --base http://127.0.0.1:18080 --members 100 --messages 200
-//! confab-loadgen idle  --base http://127.0.0.1:18080 --connections 2000 --pid 4242
+//! confab-loadgen compare --base http://127.0.0.1:18080 --pid 4242 --runs 3
+//! confab-loadgen echo    --connections 50 --messages 200
+//! confab-loadgen pairs   --base http://127.0.0.1:18080 --pairs 50 --messages 200
+//! confab-loadgen group   --base http://127.0.0.1:18080 --members 100 --messages 200
+//! confab-loadgen idle    --base http://127.0.0.1:18080 --connections 2000 --pid 4242
 //! ```
 //!
-//! The server must run with `CONFAB_AUTH__BCRYPT_COST=4` and the chat send limits raised
-//! (see `run.sh`), or registering is slow and sends are refused.
+//! The server must run with `CONFAB_AUTH__BCRYPT_COST=4`, the chat send limits raised and,
+//! with the bundled plugins, the stranger limit raised (see `run.sh`), or registering is
+//! slow and sends are refused. Refused sends are counted and reported, never ignored.
 //!
 //! Absolute figures drift from run to run, so Confab's figures are meant to be read as
-//! ratios to the echo baseline measured in the same run on the same machine (`run.sh`
-//! does both). Every scenario is bounded: a fixed number of messages, and `--seconds` as
-//! a hard limit on the whole run. Only servers on this machine (127.0.0.1, localhost) are accepted.
+//! ratios to the echo baseline measured on the same machine at the same time: `compare`
+//! measures both, round after round, in one process. Every scenario is bounded: a fixed
+//! number of messages, and `--seconds` as a hard limit (for `compare`, on each scenario of
+//! each round). Only servers on this machine (127.0.0.1, localhost) are accepted.
 //!
-//! Each command ends with one `RESULT key=value ...` line for scripts.
+//! Each command ends with `RESULT key=value ...` lines for scripts.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use tokio::time::Instant;
 
+mod compare;
 mod confab;
 mod cpu;
 mod echo;
@@ -37,8 +42,9 @@ mod traffic;
 /// Load scenarios against a Confab server on this machine, and the echo baseline.
 ///
 /// Start the server for load tests with CONFAB_AUTH__BCRYPT_COST=4 (registering users is
-/// otherwise slow) and with CONFAB_CHAT__MESSAGES_PER_SECOND and CONFAB_CHAT__MESSAGE_BURST
-/// far above the load (refused sends spoil the figures); examples/loadgen/run.sh does both.
+/// otherwise slow), with CONFAB_CHAT__MESSAGES_PER_SECOND and CONFAB_CHAT__MESSAGE_BURST
+/// far above the load, and with the stranger-limit plugin's limit raised (refused sends
+/// spoil the figures); examples/loadgen/run.sh does all three.
 #[derive(Debug, Parser)]
 #[command(name = "confab-loadgen")]
 struct Cli {
@@ -48,6 +54,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Scenario {
+    /// Confab next to the echo baselines, round after round: pairs, pairs at half their
+    /// rate, and group fan-out, with a summary over the rounds.
+    Compare(compare::Options),
     /// Private chat: N pairs of users, each sender sending M messages to its peer.
     Pairs {
         #[command(flatten)]
@@ -84,6 +93,10 @@ enum Scenario {
         /// The server is `confab-loadgen echo-server` at --base: the baseline for memory.
         #[arg(long)]
         echo: bool,
+        /// The file holding the admin token (`<data_dir>/secrets/admin.token`): the
+        /// server's own count of open sockets is then read from /metrics too.
+        #[arg(long, conflicts_with = "echo")]
+        admin_token_file: Option<PathBuf>,
         /// Hard limit for the whole run, in seconds.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
@@ -96,24 +109,27 @@ enum Scenario {
         /// Seconds to serve before exiting.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
-        /// Set TCP_NODELAY on accepted sockets (Confab does not; off to match).
-        #[arg(long)]
-        nodelay: bool,
-        /// Each socket's read buffer in bytes (default: axum's, 128 KiB as Confab uses).
-        #[arg(long)]
-        read_buffer: Option<usize>,
+        #[command(flatten)]
+        settings: echo::Settings,
     },
-    /// The baseline: a bare axum WebSocket echo in this process, driven like `pairs`.
+    /// The baseline: a bare axum WebSocket echo in this process, driven like `pairs`, or
+    /// with --relay a bare fan-out, driven like `group`.
     Echo {
-        /// Client sockets, each sending M messages and timing their echoes.
+        /// Client sockets, each timing what comes back.
         #[arg(long, default_value_t = 50)]
         connections: usize,
-        /// Set TCP_NODELAY on the echo server's sockets (Confab does not; off to match).
-        #[arg(long, conflicts_with = "server")]
-        nodelay: bool,
+        /// How many of the sockets send (default: all of them).
+        #[arg(long)]
+        senders: Option<usize>,
+        /// Every frame goes to every socket, the sender's included, instead of back to
+        /// its sender only: the baseline for `group`.
+        #[arg(long)]
+        relay: bool,
+        #[command(flatten)]
+        settings: echo::Settings,
         /// Drive a `confab-loadgen echo-server` at this base URL instead of one in this
         /// process, so that server and clients are separate processes as with Confab.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["nodelay", "read_buffer"])]
         server: Option<String>,
         #[command(flatten)]
         load: Load,
@@ -144,6 +160,10 @@ struct Load {
     /// Length of each message's text in bytes (the timestamp plus padding).
     #[arg(long, default_value_t = 200)]
     bytes: usize,
+    /// Messages per second from all senders together, spread evenly over them (unset:
+    /// as fast as the window allows). The window still caps what is unacknowledged.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Hard limit for the whole run, in seconds; what arrived by then is reported.
     #[arg(long, default_value_t = 60)]
     seconds: u64,
@@ -169,18 +189,15 @@ fn loopback_base(base: &str) -> anyhow::Result<String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let seconds = match &cli.scenario {
-        Scenario::Pairs { load, .. }
-        | Scenario::Group { load, .. }
-        | Scenario::Echo { load, .. } => load.seconds,
-        Scenario::Idle { seconds, .. } | Scenario::EchoServer { seconds, .. } => *seconds,
-    };
+    let limit = cli.scenario.hard_limit();
     // The deadline counts from here, so it bounds set-up (registering, connecting) too.
     // The measured phase stops itself at the deadline and reports what it has; the outer
-    // timeout, a little later, only catches a run stuck elsewhere.
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+    // timeout, a little later, only catches a run stuck elsewhere. `compare` gives each
+    // of its scenarios a deadline of its own.
+    let deadline = Instant::now() + limit;
     let run = async {
         match cli.scenario {
+            Scenario::Compare(options) => compare::run(&options).await,
             Scenario::Pairs {
                 server,
                 pairs,
@@ -216,33 +233,64 @@ async fn main() -> anyhow::Result<()> {
                 connections,
                 users,
                 echo,
+                admin_token_file,
                 ..
             } => {
                 let pid = server
                     .pid
                     .context("idle needs --pid, the server's process id")?;
-                idle::run(&loopback_base(&server.base)?, connections, users, pid, echo).await
+                let admin_token = admin_token_file
+                    .as_deref()
+                    .map(confab::Api::admin_token)
+                    .transpose()?;
+                let target = idle::Target {
+                    base: loopback_base(&server.base)?,
+                    pid,
+                    echo,
+                    admin_token,
+                };
+                idle::run(&target, connections, users).await
             }
-            Scenario::EchoServer {
-                port,
-                nodelay,
-                read_buffer,
-                ..
-            } => echo::serve(port, nodelay, read_buffer, deadline).await,
+            Scenario::EchoServer { port, settings, .. } => {
+                echo::serve(port, settings, deadline).await
+            }
             Scenario::Echo {
                 connections,
-                nodelay,
+                senders,
+                relay,
+                settings,
                 server,
                 load,
             } => {
-                let external = server.as_deref().map(loopback_base).transpose()?;
-                echo::run(connections, nodelay, external, &load, deadline).await
+                let shape = echo::Shape {
+                    connections,
+                    senders: senders.unwrap_or(connections),
+                    relay,
+                    settings,
+                    external: server.as_deref().map(loopback_base).transpose()?,
+                };
+                echo::run(&shape, &load, deadline).await
             }
         }
     };
     tokio::time::timeout_at(deadline + Duration::from_secs(5), run)
         .await
-        .with_context(|| format!("the run did not finish within --seconds {seconds}"))?
+        .with_context(|| format!("the run did not finish within {} s", limit.as_secs()))?
+}
+
+impl Scenario {
+    /// The longest the whole command may take.
+    fn hard_limit(&self) -> Duration {
+        match self {
+            Scenario::Compare(options) => options.hard_limit(),
+            Scenario::Pairs { load, .. }
+            | Scenario::Group { load, .. }
+            | Scenario::Echo { load, .. } => Duration::from_secs(load.seconds),
+            Scenario::Idle { seconds, .. } | Scenario::EchoServer { seconds, .. } => {
+                Duration::from_secs(*seconds)
+            }
+        }
+    }
 }
 
 impl Load {
@@ -255,6 +303,25 @@ impl Load {
         if !(32..=4000).contains(&self.bytes) {
             bail!("--bytes must be between 32 and 4000");
         }
+        if let Some(rate) = self.rate {
+            // Slower than one message in ten seconds is no load test, and would not fit
+            // in any deadline.
+            if !(rate.is_finite() && rate >= 0.1) {
+                bail!("--rate must be at least 0.1 messages per second, not {rate}");
+            }
+        }
         Ok(())
+    }
+
+    /// `M messages of B bytes, window W`, and the pace if there is one.
+    fn describe(&self) -> String {
+        let pace = self
+            .rate
+            .map(|rate| format!(", paced at {rate:.0} messages/s in all"))
+            .unwrap_or_default();
+        format!(
+            "{} messages of {} bytes, window {}{pace}",
+            self.messages, self.bytes, self.window
+        )
     }
 }

@@ -4,6 +4,10 @@
 //! messages on it; receiver i has the matching socket with sender i and times each
 //! delivery. The sender times each acknowledgement, which comes only once the message is
 //! stored.
+//!
+//! The receivers never answer, so with the bundled `stranger-limit` plugin at its default
+//! (3 unanswered messages) every sender's 4th message is refused: the server for this
+//! scenario raises the plugin's limit (see `run.sh`), and refusals are counted and reported.
 
 use anyhow::bail;
 use futures::{StreamExt, TryStreamExt};
@@ -11,13 +15,13 @@ use tokio::time::Instant;
 
 use crate::confab::{self, Account, Api};
 use crate::frames::Dialect;
-use crate::traffic::{self, Plan, Role};
+use crate::traffic::{self, Outcome, Plan, Role};
 use crate::Load;
 
 /// Sockets being opened at once.
 const CONNECT_CONCURRENCY: usize = 32;
 
-/// Runs the scenario against the server at `base`.
+/// Runs the scenario against the server at `base`, and prints its report and `RESULT` line.
 pub(crate) async fn run(
     base: &str,
     pairs: usize,
@@ -25,16 +29,25 @@ pub(crate) async fn run(
     server_pid: Option<u32>,
     deadline: Instant,
 ) -> anyhow::Result<()> {
+    println!("pairs: {pairs} pairs x {}", load.describe());
+    let outcome = measure(&Api::new(base)?, pairs, load, server_pid, deadline).await?;
+    outcome.print(load.label.as_deref().unwrap_or("pairs"), "messages");
+    Ok(())
+}
+
+/// Runs the scenario with new users, and returns what it measured.
+pub(crate) async fn measure(
+    api: &Api,
+    pairs: usize,
+    load: &Load,
+    server_pid: Option<u32>,
+    deadline: Instant,
+) -> anyhow::Result<Outcome> {
     if pairs == 0 {
         bail!("--pairs must be at least 1");
     }
     load.check()?;
-    let api = Api::new(base)?;
     let tag = confab::run_tag();
-    println!(
-        "pairs: {pairs} pairs x {} messages of {} bytes, window {}",
-        load.messages, load.bytes, load.window
-    );
     let senders = api.accounts(&format!("{tag}s"), pairs).await?;
     let receivers = api.accounts(&format!("{tag}r"), pairs).await?;
 
@@ -45,30 +58,26 @@ pub(crate) async fn run(
         .flat_map(|(s, r)| [(s, r, load.messages), (r, s, 0)])
         .collect();
     let roles: Vec<Role> = futures::stream::iter(ends)
-        .map(|(me, peer, sends)| {
-            let api = &api;
-            async move {
-                let mut socket = api
-                    .open(&format!("/chat/ws?toUid={}", peer.id), &me.token)
-                    .await?;
-                confab::welcomed(&mut socket).await?;
-                anyhow::Ok(Role { socket, sends })
-            }
+        .map(|(me, peer, sends)| async move {
+            let mut socket = api
+                .open(&format!("/chat/ws?toUid={}", peer.id), &me.token)
+                .await?;
+            confab::welcomed(&mut socket).await?;
+            anyhow::Ok(Role { socket, sends })
         })
         .buffered(CONNECT_CONCURRENCY)
         .try_collect()
         .await?;
 
-    let outcome = traffic::drive(Plan {
+    Ok(traffic::drive(Plan {
         dialect: Dialect::Direct,
         roles,
         window: load.window,
         bytes: load.bytes,
+        rate: load.rate,
         fanout: 1,
         deadline,
         server_pid,
     })
-    .await;
-    outcome.print(load.label.as_deref().unwrap_or("pairs"), "messages");
-    Ok(())
+    .await)
 }
