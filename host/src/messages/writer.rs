@@ -119,7 +119,14 @@ async fn run(
 /// Stores one batch, publishes what is new, and answers every sender in it.
 async fn commit(batch: Vec<NewMessage>, waiting: Waiting, store: &dyn MessageStore, bus: &dyn Bus) {
     let count = batch.len();
-    match store.append_batch(batch).await {
+    let started = std::time::Instant::now();
+    let stored = store.append_batch(batch).await;
+    tracing::debug!(
+        messages = count,
+        micros = started.elapsed().as_micros() as u64,
+        "committed a batch"
+    );
+    match stored {
         Ok(appended) if appended.len() == count => {
             let events: Vec<Event> = waiting
                 .iter()

@@ -96,11 +96,21 @@ impl ClientFrame {
                 "frame larger than {max_bytes} bytes"
             )));
         }
-        let raw: RawFrame = match serde_json::from_str::<Value>(body) {
-            Ok(Value::Object(map)) => serde_json::from_value(Value::Object(map))
-                .map_err(|err| BadFrame::new(format!("invalid frame: {err}")))?,
-            Ok(_) => return Err(BadFrame::new("a frame must be a JSON object")),
-            Err(err) => return Err(BadFrame::new(format!("invalid JSON: {err}"))),
+        // The common case, an object of the right shape, is read in one pass; anything
+        // else is read again as a plain value to say exactly what is wrong.
+        let direct = body
+            .trim_start()
+            .starts_with('{')
+            .then(|| serde_json::from_str::<RawFrame>(body).ok())
+            .flatten();
+        let raw: RawFrame = match direct {
+            Some(raw) => raw,
+            None => match serde_json::from_str::<Value>(body) {
+                Ok(Value::Object(map)) => serde_json::from_value(Value::Object(map))
+                    .map_err(|err| BadFrame::new(format!("invalid frame: {err}")))?,
+                Ok(_) => return Err(BadFrame::new("a frame must be a JSON object")),
+                Err(err) => return Err(BadFrame::new(format!("invalid JSON: {err}"))),
+            },
         };
         let client_id = text_value(&raw.client_id, "client_id").map_err(BadFrame::new)?;
         if client_id

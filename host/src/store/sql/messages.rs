@@ -174,6 +174,30 @@ impl SqlStore {
 /// (7 per row).
 const ROWS_PER_STATEMENT: usize = 256;
 
+/// Splits `len` rows into statements of power-of-two sizes, largest first, none over
+/// [`ROWS_PER_STATEMENT`]: a handful of distinct statements that the driver prepares once
+/// and keeps, rather than a new statement text (and a new prepare) for every batch size.
+fn statement_sizes(mut len: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if len == 0 {
+            return None;
+        }
+        let size = (1usize << len.ilog2()).min(ROWS_PER_STATEMENT);
+        len -= size;
+        Some(size)
+    })
+}
+
+/// Cuts `items` into the pieces [`statement_sizes`] gives.
+fn in_statements<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    statement_sizes(items.len()).map(move |size| {
+        let (head, tail) = rest.split_at(size);
+        rest = tail;
+        head
+    })
+}
+
 /// Binds one row's seven values, in the column order of the inserts.
 fn bind_row(
     args: &mut AnyArguments<'_>,
@@ -233,7 +257,7 @@ impl SqlStore {
             slots.push(slot);
         }
         let mut ids = Vec::with_capacity(fresh.len());
-        for rows in fresh.chunks(ROWS_PER_STATEMENT) {
+        for rows in in_statements(&fresh) {
             ids.extend(self.insert_rows(&mut tx, rows).await?);
         }
         tx.commit().await?;
@@ -270,7 +294,7 @@ impl SqlStore {
             .filter_map(|m| m.client_id.as_deref().map(|c| (m.sender, c)))
             .collect();
         let mut found = HashMap::new();
-        for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
+        for chunk in in_statements(&keyed) {
             let condition = vec!["(sender = ? AND client_id = ?)"; chunk.len()].join(" OR ");
             let sql = format!("SELECT {COLUMNS} FROM messages WHERE {condition}");
             let mut query = sqlx::query_as::<_, MessageRow>(&sql);
@@ -300,7 +324,7 @@ impl SqlStore {
         rows: &[&NewMessage],
     ) -> std::result::Result<Vec<i64>, sqlx::Error> {
         let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
-        let mut sql = format!(
+        let sql = format!(
             "INSERT INTO messages (conv, sender, recipient, content, client_id, sent_at, is_read) \
              VALUES {values}"
         );
@@ -308,46 +332,39 @@ impl SqlStore {
         for message in rows {
             bind_row(&mut args, message).map_err(sqlx::Error::Encode)?;
         }
-        match self.dialect {
-            Dialect::Sqlite => {
-                sql.push_str(" RETURNING id");
-                // SQLite has one writer and numbers the rows of one statement in order, but
-                // does not promise to return them in order: sorting restores it.
-                let mut ids: Vec<i64> = sqlx::query_as_with::<_, (i64,), _>(&sql, args)
-                    .fetch_all(&mut **tx)
-                    .await?
-                    .into_iter()
-                    .map(|(id,)| id)
-                    .collect();
-                ids.sort_unstable();
-                if ids.len() != rows.len() {
-                    return Err(sqlx::Error::Protocol(format!(
-                        "inserted {} rows but got {} ids",
-                        rows.len(),
-                        ids.len()
-                    )));
-                }
-                Ok(ids)
-            }
-            Dialect::Mysql => {
-                sqlx::query_with(&sql, args).execute(&mut **tx).await?;
-                // LAST_INSERT_ID() is the first id of a multi-row insert; InnoDB gives
-                // the rows of one such insert ids one step apart (checked at connect: the
-                // auto-increment lock mode and step).
-                let first = self.last_insert_id_in(tx).await?;
-                let step = self.id_step;
-                Ok((0..rows.len() as i64).map(|i| first + i * step).collect())
-            }
+        let done = sqlx::query_with(&sql, args).execute(&mut **tx).await?;
+        let count = rows.len() as i64;
+        if done.rows_affected() != rows.len() as u64 {
+            return Err(sqlx::Error::Protocol(format!(
+                "inserted {} of {count} rows",
+                done.rows_affected()
+            )));
         }
+        let last = match done.last_insert_id() {
+            Some(id) => id,
+            None => self.last_insert_id_in(tx).await?,
+        };
+        // The ids of the rows of one insert are consecutive, so the one id the driver
+        // reports gives them all. SQLite reports the last: it numbers the rows of one
+        // statement max(rowid)+1 in turn, and this connection is its only writer.
+        // MySQL reports the first: InnoDB gives the rows of one multi-row insert ids one
+        // step apart (checked at connect: the auto-increment lock mode and step).
+        let (first, step) = match self.dialect {
+            Dialect::Sqlite => (last - (count - 1), 1),
+            Dialect::Mysql => (last, self.id_step),
+        };
+        Ok((0..count).map(|i| first + i * step).collect())
     }
 
     async fn last_insert_id_in(
         &self,
         tx: &mut Transaction<'_, Any>,
     ) -> std::result::Result<i64, sqlx::Error> {
-        let (id,): (i64,) = sqlx::query_as("SELECT CAST(LAST_INSERT_ID() AS SIGNED)")
-            .fetch_one(&mut **tx)
-            .await?;
+        let sql = match self.dialect {
+            Dialect::Sqlite => "SELECT last_insert_rowid()",
+            Dialect::Mysql => "SELECT CAST(LAST_INSERT_ID() AS SIGNED)",
+        };
+        let (id,): (i64,) = sqlx::query_as(sql).fetch_one(&mut **tx).await?;
         Ok(id)
     }
 }
@@ -459,5 +476,31 @@ impl MessageStore for SqlStore {
             .execute(&self.write)
             .await?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_come_in_a_few_sizes() {
+        let sizes: Vec<usize> = statement_sizes(198).collect();
+        assert_eq!(sizes, [128, 64, 4, 2]);
+        assert_eq!(
+            statement_sizes(600).collect::<Vec<_>>(),
+            [256, 256, 64, 16, 8]
+        );
+        assert_eq!(statement_sizes(0).count(), 0);
+        for len in 0..1100 {
+            let sizes: Vec<usize> = statement_sizes(len).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), len);
+            assert!(sizes
+                .iter()
+                .all(|s| s.is_power_of_two() && *s <= ROWS_PER_STATEMENT));
+        }
+        let items: Vec<usize> = (0..13).collect();
+        let pieces: Vec<&[usize]> = in_statements(&items).collect();
+        assert_eq!(pieces, [&items[0..8], &items[8..12], &items[12..13]]);
     }
 }

@@ -240,7 +240,10 @@ impl Session {
                     last_heard = Instant::now();
                     match incoming {
                         WsMessage::Text(body) => {
-                            answers.push_back(self.handle(body.as_str(), &mut bucket, me).await);
+                            // Boxed, so an idle session's future does not carry the
+                            // state of a frame being handled (memory per socket).
+                            let answer = Box::pin(self.handle(body.as_str(), &mut bucket, me)).await;
+                            answers.push_back(answer);
                         }
                         WsMessage::Binary(_) => answers.push_back(ready(Reply::invalid(
                             "binary frames are not supported: send JSON text",
