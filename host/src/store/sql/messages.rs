@@ -342,7 +342,10 @@ impl SqlStore {
         }
         let last = match done.last_insert_id() {
             Some(id) => id,
-            None => self.last_insert_id_in(tx).await?,
+            None => self
+                .last_insert_id(tx)
+                .await
+                .map_err(|err| sqlx::Error::Protocol(err.to_string()))?,
         };
         // The ids of the rows of one insert are consecutive, so the one id the driver
         // reports gives them all. SQLite reports the last: it numbers the rows of one
@@ -354,18 +357,6 @@ impl SqlStore {
             Dialect::Mysql => (last, self.id_step),
         };
         Ok((0..count).map(|i| first + i * step).collect())
-    }
-
-    async fn last_insert_id_in(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-    ) -> std::result::Result<i64, sqlx::Error> {
-        let sql = match self.dialect {
-            Dialect::Sqlite => "SELECT last_insert_rowid()",
-            Dialect::Mysql => "SELECT CAST(LAST_INSERT_ID() AS SIGNED)",
-        };
-        let (id,): (i64,) = sqlx::query_as(sql).fetch_one(&mut **tx).await?;
-        Ok(id)
     }
 }
 
