@@ -360,3 +360,64 @@ fn push(entry: &Entry, frame: &Utf8Bytes) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::bus::LocalBus;
+    use crate::messages::{Conversation, Message};
+
+    fn message(id: i64, text: &str) -> Message {
+        Message {
+            id,
+            conversation: Conversation::direct(1, 2),
+            sender: 1,
+            recipient: Some(2),
+            content: text.to_owned(),
+            client_id: None,
+            sent_at: 0,
+            read: false,
+        }
+    }
+
+    /// A queue that holds frames within its byte bound takes them; the frame that would pass
+    /// the bound closes the socket with 1013 instead of being queued.
+    #[tokio::test]
+    async fn a_queue_past_its_byte_bound_closes_the_socket() {
+        let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
+        let hub = Hub::start(1, &bus);
+        let one = ServerFrame::Direct(&message(1, &"x".repeat(100)))
+            .encode()
+            .len();
+        let mut reg = hub.register(
+            2,
+            SocketKind::Inbox,
+            QueueLimits {
+                frames: 100,
+                bytes: 2 * one,
+            },
+        );
+        for id in 1..=3 {
+            bus.publish(Event::Direct {
+                message: message(id, &"x".repeat(100)),
+                origin: None,
+            })
+            .await
+            .expect("publish");
+        }
+        tokio::time::timeout(Duration::from_secs(5), reg.kill.fired())
+            .await
+            .expect("the third frame passes the bound and closes the socket");
+        assert_eq!(reg.kill.close().0, 1013);
+        assert_eq!(reg.backlog.bytes(), 2 * one, "only what fits was queued");
+        let mut queued = 0;
+        while let Ok(frame) = reg.rx.try_recv() {
+            reg.backlog.written(&frame);
+            queued += 1;
+        }
+        assert_eq!(queued, 2);
+        assert_eq!(reg.backlog.bytes(), 0);
+    }
+}
