@@ -117,13 +117,23 @@ trap stop EXIT
 trap 'exit 130' INT TERM
 
 # The bundled plugins are installed and on, the word filter with its default list. bcrypt
-# cost 4 makes registering hundreds of users quick; the per-socket send limit is raised
-# far above what the scenarios send, so no send is refused for its rate.
+# cost 4 makes registering hundreds of users quick, and the registration and login
+# throttles of this one address are raised to let them through; the send limits (per
+# socket and per user) are raised far above what the scenarios send, so no send is refused
+# for its rate, and the socket caps (per user, per address) let one machine open 10,000.
 CONFAB_SERVER__LISTEN="127.0.0.1:$PORT" \
 CONFAB_SERVER__DATA_DIR="$data/server" \
 CONFAB_AUTH__BCRYPT_COST=4 \
+CONFAB_THROTTLE__REGISTER__ADDRESS__PER_MINUTE=1000000 \
+CONFAB_THROTTLE__REGISTER__ADDRESS__BURST=1000000 \
+CONFAB_THROTTLE__LOGIN__ADDRESS__PER_MINUTE=1000000 \
+CONFAB_THROTTLE__LOGIN__ADDRESS__BURST=1000000 \
 CONFAB_CHAT__MESSAGES_PER_SECOND=1000000 \
 CONFAB_CHAT__MESSAGE_BURST=1000000 \
+CONFAB_CHAT__USER_MESSAGES_PER_SECOND=1000000 \
+CONFAB_CHAT__USER_MESSAGE_BURST=1000000 \
+CONFAB_CHAT__MAX_SOCKETS_PER_USER=100000 \
+CONFAB_CHAT__MAX_SOCKETS_PER_ADDRESS=100000 \
 CONFAB_LOG__FILTER=warn \
     "$bin/confab" serve >"$data/server.log" 2>&1 &
 server=$!

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use tokio::net::TcpListener;
 
+use crate::api::serve::ConnectionLimits;
 use crate::api::{self, AppState, Limits};
 use crate::bus::{Bus, LocalBus};
 use crate::config::Config;
@@ -37,6 +37,7 @@ pub struct App {
     stores: Stores,
     addr: SocketAddr,
     retention_days: u32,
+    connections: ConnectionLimits,
 }
 
 impl std::fmt::Debug for App {
@@ -99,11 +100,7 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
     );
     let cipher = Arc::new(FieldCipher::load(&config.security, &secrets)?);
     let mailer = Arc::new(Mailer::new(&config.email, &mail::mail_dir(data_dir))?);
-    let uploads = Uploads::open(
-        data_dir,
-        config.uploads.max_bytes,
-        config.uploads.avatar_max_bytes,
-    )?;
+    let uploads = Uploads::open(data_dir, &config.uploads, stores.uploads.clone())?;
     // Group decisions go through the plugins' chains, which fall back to the seed's rules
     // while no plugin takes part.
     let plugin_policy = PluginGroupPolicy::default();
@@ -114,10 +111,12 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
     };
     let groups = GroupService::new(
         stores.groups.clone(),
+        stores.messages.clone(),
         policy,
         GroupLimits {
             default_size: config.groups.default_size,
             max_size: config.groups.max_size,
+            history: config.groups.history_visibility,
         },
         bus.clone(),
     );
@@ -136,11 +135,20 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
     );
     // Memberships and users the message path remembers stay true on every node.
     groups.facts().watch(&bus);
-    let hub = Hub::start(node, &bus);
+    let hub = Hub::start(
+        node,
+        &bus,
+        crate::ws::limits::SocketCaps::from_config(&config.chat),
+        crate::ws::limits::UserRate::from_config(&config.chat),
+    );
     let kv: Arc<dyn PluginKv> = if config.cluster.redis_url.is_empty() {
-        Arc::new(MemoryKv::default())
+        Arc::new(MemoryKv::with_max_keys(config.plugins.kv_max_keys))
     } else {
-        Arc::new(RedisKv::connect(&config.cluster.redis_url, &config.cluster.namespace).await?)
+        Arc::new(
+            RedisKv::connect(&config.cluster.redis_url, &config.cluster.namespace)
+                .await?
+                .with_max_keys(config.plugins.kv_max_keys),
+        )
     };
     let plugins = Plugins::start(
         &config.plugins,
@@ -187,6 +195,7 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
         cluster,
         plugins,
         admin_token,
+        throttles: api::throttle::Throttles::new(&config.throttle, &config.server.trusted_proxies),
     };
     Ok((state, stores))
 }
@@ -205,6 +214,7 @@ impl App {
             stores,
             addr,
             retention_days: config.chat.retention_days,
+            connections: ConnectionLimits::from_config(&config.server),
         })
     }
 
@@ -235,23 +245,18 @@ impl App {
         let router = api::router(self.state);
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let signal_hub = hub.clone();
-        // Chat frames are small and latency-bound: Nagle's delay would hold the second of
-        // two back-to-back frames for up to 40 ms.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %err, "setting TCP_NODELAY failed");
-            }
-        });
-        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+        // Every request carries the peer's address as `ConnectInfo` (the client address of
+        // throttles and socket caps).
+        let serve = api::serve::serve(self.listener, router, self.connections, async move {
             shutdown.await;
             signal_hub.begin_shutdown();
             let _ = stopping_tx.send(true);
         });
         // Upgraded sockets leave hyper's bookkeeping, so the hub's tracker is awaited too.
         let everything = async {
-            let served = serve.await.context("serving HTTP");
+            serve.await;
             hub.tracker().wait().await;
-            served
+            anyhow::Ok(())
         };
         let grace = async move {
             let _ = stopping_rx.wait_for(|stopping| *stopping).await;

@@ -7,12 +7,15 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Format, Serialized, Toml};
+use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-/// Environment variables with this prefix belong to the test suite, not to the server.
-const TEST_ENV_PREFIX: &str = "CONFAB_TEST_";
+/// The prefix of the environment variables that configure the server.
+const ENV_PREFIX: &str = "CONFAB_";
+/// Environment variables with this prefix (after [`ENV_PREFIX`]) belong to the test
+/// suite, not to the server.
+const TEST_ENV_PREFIX: &str = "test_";
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -44,6 +47,8 @@ pub struct Config {
     pub log: LogConfig,
     /// WebAssembly plugins: the watched folder, default limits, quarantine.
     pub plugins: PluginsConfig,
+    /// Request rates of the account and operator routes, and password hashing at once.
+    pub throttle: ThrottleConfig,
     /// The operator API under `/admin/` and `/metrics`.
     pub admin: AdminConfig,
 }
@@ -58,6 +63,23 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Largest accepted request body that is not a file upload, in bytes.
     pub max_body_bytes: u64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed, as CIDR blocks such as
+    /// `"127.0.0.1/32"`. Empty: the client address is always the socket's peer.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Seconds a client has to send a request's headers, from the connection's opening or,
+    /// on a kept-alive connection, from the request's first byte; then it is closed.
+    pub header_timeout_secs: u64,
+    /// Seconds a kept-alive connection may stay silent between requests before it is closed.
+    pub keepalive_idle_secs: u64,
+    /// Seconds a request body may pause; also the head start before `body_min_bytes_per_sec`
+    /// counts. A body that falls behind is answered with 408.
+    pub body_timeout_secs: u64,
+    /// Least average rate of a request body, in bytes per second, once `body_timeout_secs`
+    /// have passed; 0: only pauses count.
+    pub body_min_bytes_per_sec: u64,
+    /// Most connections open at once, WebSockets included; further connections wait in the
+    /// listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 /// `[database]`
@@ -185,6 +207,13 @@ pub struct UploadConfig {
     pub max_bytes: u64,
     /// Largest avatar accepted by `PUT /user/update`, bytes.
     pub avatar_max_bytes: u64,
+    /// Most pixels (width times height, as the file's header declares them) of an image
+    /// accepted as an upload or avatar, so a small file cannot claim a huge picture.
+    pub max_image_pixels: u64,
+    /// Bytes one user may upload with `POST /user/upload` per day (UTC); 0 for no limit.
+    pub quota_bytes_per_day: u64,
+    /// Bytes one user may upload with `POST /user/upload` in all; 0 for no limit.
+    pub quota_bytes_total: u64,
 }
 
 /// `[groups]`
@@ -195,6 +224,9 @@ pub struct GroupsConfig {
     pub default_size: i64,
     /// Largest size a client may ask for.
     pub max_size: i64,
+    /// What new members of a new group read of the messages sent before they joined:
+    /// `"joined"` (none of them) or `"all"`. The owner or an admin may change it per group.
+    pub history_visibility: crate::groups::HistoryVisibility,
 }
 
 impl Default for GroupsConfig {
@@ -202,6 +234,7 @@ impl Default for GroupsConfig {
         Self {
             default_size: 200,
             max_size: 5000,
+            history_visibility: crate::groups::HistoryVisibility::Joined,
         }
     }
 }
@@ -241,6 +274,16 @@ pub struct ChatConfig {
     pub batch_max_bytes: usize,
     /// Messages waiting for the writer, from all sockets, before senders wait their turn.
     pub writer_queue: usize,
+    /// Sockets one user may hold open on one node; the next is closed with 1008.
+    pub max_sockets_per_user: usize,
+    /// Sockets one client address may hold open on one node; the next is closed with 1008.
+    pub max_sockets_per_address: usize,
+    /// Messages one user may send per second, on average, across all their sockets.
+    pub user_messages_per_second: u32,
+    /// Messages one user may send in a burst, across all their sockets.
+    pub user_message_burst: u32,
+    /// Most messages in one answer to a type-3 (unread) frame; the rest come with the next.
+    pub unread_page: u32,
 }
 
 impl Default for ChatConfig {
@@ -260,6 +303,11 @@ impl Default for ChatConfig {
             batch_max_messages: 256,
             batch_max_bytes: 1024 * 1024,
             writer_queue: 4096,
+            max_sockets_per_user: 32,
+            max_sockets_per_address: 512,
+            user_messages_per_second: 30,
+            user_message_burst: 60,
+            unread_page: 200,
         }
     }
 }
@@ -332,6 +380,9 @@ pub struct PluginsConfig {
     pub max_deadline_ms: u64,
     /// Live instances per plugin, which is how many calls into it run at once.
     pub instances_per_plugin: u32,
+    /// The most keys each plugin's key-value store holds. A write to a full store still
+    /// succeeds: expired keys, then the least recently used ones, make room.
+    pub kv_max_keys: usize,
     /// Failed calls in a row after which a plugin is quarantined.
     pub quarantine_after: u32,
     /// Seconds a quarantined plugin is skipped (its failure policy applies) before it is
@@ -354,6 +405,7 @@ impl Default for PluginsConfig {
             max_memory_mib: 128,
             max_deadline_ms: 1000,
             instances_per_plugin: 8,
+            kv_max_keys: 100_000,
             quarantine_after: 5,
             quarantine_secs: 30,
             cache_dir: PathBuf::new(),
@@ -370,6 +422,117 @@ pub struct AdminConfig {
     pub token: String,
 }
 
+/// `[throttle]`: how often one client address, and one account name, may call the routes
+/// that check passwords, send mail or guard the operator API.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Password hashes and checks (bcrypt) running at once; 0 means one per CPU core.
+    pub bcrypt_concurrency: usize,
+    /// Keys (addresses or names) one limiter remembers at most; past it, its requests share
+    /// one bucket until idle keys are dropped.
+    pub max_keys: usize,
+    /// `/user/login`, per address and per user name.
+    pub login: NamedThrottle,
+    /// `/user/register`, per address and per user name.
+    pub register: NamedThrottle,
+    /// `/user/refresh`, per address.
+    pub refresh: AddressThrottle,
+    /// `/user/emailCheck`, per address and per email address asked for.
+    pub email_check: NamedThrottle,
+    /// `/admin/*` and `/metrics`, per address.
+    pub admin: AddressThrottle,
+}
+
+/// A route limited per client address and per account name.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NamedThrottle {
+    /// For one client address.
+    pub address: Rate,
+    /// For one name (user name or email address) in the request.
+    pub name: Rate,
+}
+
+/// A route limited per client address.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AddressThrottle {
+    /// For one client address.
+    pub address: Rate,
+}
+
+/// A rate: `burst` requests at once, refilled at `per_minute`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// Requests per minute, on average.
+    pub per_minute: u32,
+    /// Requests at once after a quiet spell.
+    pub burst: u32,
+}
+
+impl Rate {
+    const fn new(per_minute: u32, burst: u32) -> Self {
+        Self { per_minute, burst }
+    }
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            bcrypt_concurrency: 0,
+            max_keys: 100_000,
+            login: NamedThrottle {
+                address: Rate::new(30, 10),
+                name: Rate::new(5, 5),
+            },
+            register: NamedThrottle {
+                address: Rate::new(5, 10),
+                name: Rate::new(5, 5),
+            },
+            refresh: AddressThrottle {
+                address: Rate::new(30, 20),
+            },
+            email_check: NamedThrottle {
+                address: Rate::new(5, 5),
+                name: Rate::new(2, 3),
+            },
+            admin: AddressThrottle {
+                address: Rate::new(300, 100),
+            },
+        }
+    }
+}
+
+impl ThrottleConfig {
+    /// Checks ranges: every rate and burst positive, the bounds sane.
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.bcrypt_concurrency > 1024 {
+            anyhow::bail!("throttle.bcrypt_concurrency must be 0 (one per core) to 1024");
+        }
+        if self.max_keys == 0 || self.max_keys > 10_000_000 {
+            anyhow::bail!("throttle.max_keys must be between 1 and 10000000");
+        }
+        let rates = [
+            ("login.address", self.login.address),
+            ("login.name", self.login.name),
+            ("register.address", self.register.address),
+            ("register.name", self.register.name),
+            ("refresh.address", self.refresh.address),
+            ("email_check.address", self.email_check.address),
+            ("email_check.name", self.email_check.name),
+            ("admin.address", self.admin.address),
+        ];
+        for (key, rate) in rates {
+            if rate.per_minute == 0 || rate.burst == 0 {
+                anyhow::bail!("throttle.{key}.per_minute and burst must be positive");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -384,6 +547,12 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
             max_body_bytes: 64 * 1024,
+            trusted_proxies: Vec::new(),
+            header_timeout_secs: 15,
+            keepalive_idle_secs: 30,
+            body_timeout_secs: 20,
+            body_min_bytes_per_sec: 500,
+            max_connections: 10_000,
         }
     }
 }
@@ -458,6 +627,9 @@ impl Default for UploadConfig {
         Self {
             max_bytes: 10 * 1024 * 1024,
             avatar_max_bytes: 2 * 1024 * 1024,
+            max_image_pixels: 40_000_000,
+            quota_bytes_per_day: 200 * 1024 * 1024,
+            quota_bytes_total: 2 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -487,6 +659,7 @@ impl Default for Config {
             cluster: ClusterConfig::default(),
             log: LogConfig::default(),
             plugins: PluginsConfig::default(),
+            throttle: ThrottleConfig::default(),
             admin: AdminConfig::default(),
         }
     }
@@ -494,16 +667,30 @@ impl Default for Config {
 
 impl Config {
     /// Defaults, then the TOML file if given, then `CONFAB_*` variables from the process
-    /// environment (`CONFAB_SERVER__LISTEN` sets `server.listen`).
+    /// environment (`CONFAB_SERVER__LISTEN` sets `server.listen`), read by figment's own
+    /// [`Env`] provider: each variable sets the one key its name gives, and its value is a
+    /// value (a string, number, boolean or list), never configuration text, so a newline or
+    /// a `[table]` inside it cannot set another key.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        Self::load_from(file, std::env::vars())
+        let env = Env::prefixed(ENV_PREFIX).split("__").filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            key != "config" && !key.starts_with(TEST_ENV_PREFIX)
+        });
+        Self::extract(Self::file_layer(file)?.merge(Environment::Process(env)))
     }
 
-    /// [`Config::load`] with an explicit environment, for tests.
+    /// [`Config::load`] with an explicit environment, for tests: each variable is read as
+    /// [`Env`] reads it (the key split on `__`, the value parsed by figment as one value).
     pub fn load_from(
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> anyhow::Result<Self> {
+        let given = Environment::Given(env.into_iter().collect());
+        Self::extract(Self::file_layer(file)?.merge(given))
+    }
+
+    /// The defaults, then the TOML file if given.
+    fn file_layer(file: Option<&Path>) -> anyhow::Result<Figment> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.is_file() {
@@ -511,25 +698,18 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        // The variables are handed over explicitly (not read by figment) so tests can
-        // supply their own; CONFAB_CONFIG names the file and CONFAB_TEST_* belong to tests.
-        let vars: Vec<(String, String)> = env
-            .into_iter()
-            .filter(|(k, _)| {
-                k.starts_with("CONFAB_") && !k.starts_with(TEST_ENV_PREFIX) && k != "CONFAB_CONFIG"
-            })
-            .collect();
-        let mut env_toml = String::new();
-        for (key, value) in &vars {
-            let path = key["CONFAB_".len()..]
-                .to_ascii_lowercase()
-                .replace("__", ".");
-            env_toml.push_str(&format!("{path} = {}\n", env_value_literal(value)));
-        }
-        if !env_toml.is_empty() {
-            let env_figment = Figment::from(Toml::string(&env_toml));
-            figment = figment.merge(env_figment);
-        }
+        Ok(figment)
+    }
+
+    /// Defaults, then the TOML `text`, checked: what [`Config::load_from`] makes of a file
+    /// holding `text` and an empty environment.
+    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
+        let figment = Figment::from(Serialized::defaults(Config::default()));
+        Self::extract(figment.merge(Toml::string(text)))
+    }
+
+    /// The configuration the layers of `figment` describe, or every reason it is invalid.
+    fn extract(figment: Figment) -> anyhow::Result<Self> {
         let config: Config = figment.extract().map_err(|e| {
             let mut msg = String::from("invalid configuration");
             for err in e {
@@ -558,8 +738,39 @@ impl Config {
         if self.server.max_body_bytes < 1024 {
             anyhow::bail!("server.max_body_bytes must be at least 1024");
         }
+        let server = &self.server;
+        if !(1..=300).contains(&server.header_timeout_secs) {
+            anyhow::bail!("server.header_timeout_secs must be between 1 and 300");
+        }
+        if !(1..=3600).contains(&server.keepalive_idle_secs)
+            || !(1..=3600).contains(&server.body_timeout_secs)
+        {
+            anyhow::bail!(
+                "server.keepalive_idle_secs and server.body_timeout_secs must be between 1 and 3600"
+            );
+        }
+        if !(1..=1_000_000).contains(&server.max_connections) {
+            anyhow::bail!("server.max_connections must be between 1 and 1000000");
+        }
         if self.groups.default_size < 1 || self.groups.default_size > self.groups.max_size {
             anyhow::bail!("groups.default_size must be between 1 and groups.max_size");
+        }
+        let uploads = &self.uploads;
+        if !(1..=1_000_000_000).contains(&uploads.max_image_pixels) {
+            anyhow::bail!("uploads.max_image_pixels must be between 1 and 1000000000");
+        }
+        if !(16..=100_000_000).contains(&self.plugins.kv_max_keys) {
+            anyhow::bail!("plugins.kv_max_keys must be between 16 and 100000000");
+        }
+        for (key, quota) in [
+            ("quota_bytes_per_day", uploads.quota_bytes_per_day),
+            ("quota_bytes_total", uploads.quota_bytes_total),
+        ] {
+            if quota != 0 && quota < uploads.max_bytes {
+                anyhow::bail!(
+                    "uploads.{key} must be 0 (no limit) or at least uploads.max_bytes, so a file of the largest size fits"
+                );
+            }
         }
         let chat = &self.chat;
         if chat.max_message_chars == 0 || chat.max_message_chars > 4000 {
@@ -593,6 +804,18 @@ impl Config {
         {
             anyhow::bail!("chat.max_frame_bytes must be at least 1024, and chat.idle_timeout_secs longer than chat.ping_interval_secs");
         }
+        if chat.max_sockets_per_user == 0
+            || chat.max_sockets_per_address == 0
+            || chat.user_messages_per_second == 0
+            || chat.user_message_burst == 0
+            || chat.unread_page == 0
+            || chat.unread_page > 10_000
+        {
+            anyhow::bail!(
+                "chat.max_sockets_per_user, max_sockets_per_address, user_messages_per_second and user_message_burst must be positive, and chat.unread_page 1 to 10000"
+            );
+        }
+        self.check_secrets()?;
         if !self.history.url.is_empty() && !self.history.url.starts_with("mongodb") {
             anyhow::bail!("history.url must be empty or a mongodb:// URL");
         }
@@ -602,6 +825,7 @@ impl Config {
         if self.database.max_connections == 0 {
             anyhow::bail!("database.max_connections must be positive");
         }
+        self.throttle.validate()?;
         Ok(())
     }
 
@@ -637,6 +861,25 @@ impl Config {
         shown
     }
 
+    /// Refuses secrets too short to resist guessing. Empty ones are generated at start.
+    fn check_secrets(&self) -> anyhow::Result<()> {
+        let jwt = self.auth.jwt_secret.len();
+        if jwt > 0 && jwt < MIN_JWT_SECRET_BYTES {
+            anyhow::bail!(
+                "auth.jwt_secret is too weak: {jwt} bytes, at least {MIN_JWT_SECRET_BYTES} are needed \
+                 (leave it empty and one is generated and kept in the data folder)"
+            );
+        }
+        let admin = self.admin.token.chars().count();
+        if admin > 0 && admin < MIN_ADMIN_TOKEN_CHARS {
+            anyhow::bail!(
+                "admin.token is too weak: {admin} characters, at least {MIN_ADMIN_TOKEN_CHARS} are needed \
+                 (leave it empty and one is generated in <data_dir>/secrets/admin.token)"
+            );
+        }
+        Ok(())
+    }
+
     /// A configuration for tests: a free port on loopback, the given data folder, a cheap
     /// bcrypt cost and a fresh random token secret that the test can read.
     pub fn for_tests(data_dir: &Path) -> Self {
@@ -654,6 +897,13 @@ impl Config {
         config
     }
 }
+
+/// The shortest `auth.jwt_secret` accepted, in bytes (HS256 keys should be at least as
+/// long as the hash).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// The shortest `admin.token` accepted, in characters.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 24;
 
 /// What stands for a secret in [`Config::masked`].
 const MASK: &str = "***";
@@ -674,19 +924,79 @@ fn mask_url_password(url: &str) -> String {
     }
 }
 
-/// An environment value as a TOML literal: numbers, booleans and arrays pass through, the
-/// rest becomes a string.
-fn env_value_literal(value: &str) -> String {
-    let trimmed = value.trim();
-    let parses_as_toml = format!("v = {trimmed}")
-        .parse::<toml::Table>()
-        .map(|t| !matches!(t.get("v"), Some(toml::Value::String(_)) | None))
-        .unwrap_or(false);
-    if parses_as_toml {
-        trimmed.to_owned()
-    } else {
-        toml::Value::String(value.to_owned()).to_string()
+/// The `CONFAB_*` layer, read the same way wherever the variables come from. A value it
+/// cannot use is reported with the variable's name and the key it sets
+/// (`CONFAB_CHAT__WINDOW (chat.window)`).
+enum Environment {
+    /// The process's variables, through figment's own [`Env`] provider.
+    Process(Env),
+    /// Variables given by a test.
+    Given(Vec<(String, String)>),
+}
+
+impl figment::Provider for Environment {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("environment variable").interpolater(|_, keys| {
+            let name: Vec<String> = keys.iter().map(|k| k.to_ascii_uppercase()).collect();
+            format!("{ENV_PREFIX}{} ({})", name.join("__"), keys.join("."))
+        })
     }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        match self {
+            Environment::Process(env) => env.data(),
+            Environment::Given(vars) => {
+                let mut dict = figment::value::Dict::new();
+                for (name, value) in vars {
+                    let Some(key) = env_key(name) else { continue };
+                    let value = value.parse().unwrap_or_else(|never| match never {});
+                    insert_at(&mut dict, &key, value);
+                }
+                Ok(figment::Profile::Default.collect(dict))
+            }
+        }
+    }
+}
+
+/// Puts `value` at the dotted `key` inside `dict`, making the tables on the way, as
+/// figment's [`Env`] nests its variables.
+fn insert_at(dict: &mut figment::value::Dict, key: &str, value: figment::value::Value) {
+    use figment::value::{Dict, Value};
+    match key.split_once('.') {
+        None => {
+            dict.insert(key.to_owned(), value);
+        }
+        Some((head, rest)) => {
+            let table = dict
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if !matches!(table, Value::Dict(..)) {
+                *table = Value::from(Dict::new());
+            }
+            if let Value::Dict(_, inner) = table {
+                insert_at(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// The configuration key an environment variable sets, as [`Config::load`]'s [`Env`]
+/// provider reads it: `CONFAB_AUTH__JWT_SECRET` sets `auth.jwt_secret`. `None` for a
+/// variable that is not the server's (no prefix, `CONFAB_CONFIG`, `CONFAB_TEST_*`, or an
+/// empty part).
+fn env_key(name: &str) -> Option<String> {
+    let head = name.get(..ENV_PREFIX.len())?;
+    if !head.eq_ignore_ascii_case(ENV_PREFIX) {
+        return None;
+    }
+    let key = name[ENV_PREFIX.len()..]
+        .trim()
+        .to_ascii_lowercase()
+        .replace("__", ".");
+    let ours = key != "config" && !key.starts_with(TEST_ENV_PREFIX);
+    (ours && !key.split('.').any(str::is_empty)).then_some(key)
 }
 
 #[cfg(test)]
@@ -777,6 +1087,55 @@ mod tests {
     }
 
     #[test]
+    fn an_environment_value_is_one_value_whatever_it_contains() {
+        let secret = format!(
+            "{}\n[admin]\ntoken = \"an-admin-token-set-by-injection\"\n[plugins]\nenabled = false",
+            "s".repeat(32)
+        );
+        let config = Config::load_from(
+            None,
+            env(&[
+                ("CONFAB_AUTH__JWT_SECRET", &secret),
+                ("CONFAB_LOG__FILTER", "warn\nchat.window = 1"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(config.auth.jwt_secret, secret, "the whole value, as given");
+        assert_eq!(config.log.filter, "warn\nchat.window = 1");
+        assert_eq!(config.admin, AdminConfig::default());
+        assert_eq!(config.plugins, PluginsConfig::default());
+        assert_eq!(config.chat, ChatConfig::default());
+        // Numbers, booleans and lists are still read as such.
+        let config = Config::load_from(
+            None,
+            env(&[
+                ("CONFAB_PLUGINS__KV_MAX_KEYS", "64"),
+                ("CONFAB_PLUGINS__ENABLED", "false"),
+                ("CONFAB_SECURITY__RETIRED_DATA_KEYS", "[\"3:a2V5\"]"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(config.plugins.kv_max_keys, 64);
+        assert!(!config.plugins.enabled);
+        assert_eq!(config.security.retired_data_keys, ["3:a2V5"]);
+        // A value that starts like a number is still one value: the key it names refuses
+        // it, and the error names the variable.
+        let err = Config::load_from(
+            None,
+            env(&[(
+                "CONFAB_CHAT__WINDOW",
+                "8\n[admin]\ntoken = \"an-admin-token-set-by-injection\"",
+            )]),
+        )
+        .expect_err("not a number");
+        assert!(
+            err.to_string()
+                .contains("CONFAB_CHAT__WINDOW (chat.window)"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.toml");
@@ -794,9 +1153,85 @@ mod tests {
     }
 
     #[test]
+    fn throttles_and_trusted_proxies_load_and_are_checked() {
+        let config = Config::load_from(
+            None,
+            env(&[
+                ("CONFAB_THROTTLE__LOGIN__NAME__BURST", "9"),
+                (
+                    "CONFAB_SERVER__TRUSTED_PROXIES",
+                    "[\"10.0.0.0/8\", \"::1/128\"]",
+                ),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(config.throttle.login.name.burst, 9);
+        let defaults = ThrottleConfig::default();
+        assert_eq!(
+            config.throttle.login.name.per_minute,
+            defaults.login.name.per_minute
+        );
+        assert_eq!(config.throttle.login.address, defaults.login.address);
+        assert_eq!(config.server.trusted_proxies.len(), 2);
+
+        let err = Config::load_from(
+            None,
+            env(&[("CONFAB_THROTTLE__ADMIN__ADDRESS__PER_MINUTE", "0")]),
+        )
+        .expect_err("a zero rate");
+        assert!(err.to_string().contains("throttle.admin.address"), "{err}");
+        let err = Config::load_from(
+            None,
+            env(&[("CONFAB_SERVER__TRUSTED_PROXIES", "[\"not-a-network\"]")]),
+        )
+        .expect_err("not a CIDR block");
+        assert!(err.to_string().contains("trusted_proxies"), "{err}");
+    }
+
+    #[test]
     fn missing_file_is_an_error() {
         let err = Config::load_from(Some(Path::new("/nonexistent/confab.toml")), env(&[]))
             .expect_err("missing");
         assert!(err.to_string().contains("does not exist"));
+    }
+
+    #[test]
+    fn upload_quotas_fit_the_largest_file_and_history_has_two_values() {
+        for key in ["QUOTA_BYTES_PER_DAY", "QUOTA_BYTES_TOTAL"] {
+            let var = format!("CONFAB_UPLOADS__{key}");
+            let err = Config::load_from(None, env(&[(var.as_str(), "1024")]))
+                .expect_err("below max_bytes");
+            let named = key.to_ascii_lowercase();
+            assert!(format!("{err:#}").contains(&named), "{named}: {err:#}");
+            Config::load_from(None, env(&[(var.as_str(), "0")])).expect("0 is no limit");
+        }
+        let all = Config::load_from(None, env(&[("CONFAB_GROUPS__HISTORY_VISIBILITY", "all")]))
+            .expect("all");
+        assert_eq!(
+            all.groups.history_visibility,
+            crate::groups::HistoryVisibility::All
+        );
+        let err = Config::load_from(
+            None,
+            env(&[("CONFAB_GROUPS__HISTORY_VISIBILITY", "everyone")]),
+        )
+        .expect_err("not a visibility");
+        assert!(format!("{err:#}").contains("history_visibility"), "{err:#}");
+    }
+
+    #[test]
+    fn connection_limits_out_of_range_are_named() {
+        for (key, value) in [
+            ("header_timeout_secs", "0"),
+            ("header_timeout_secs", "301"),
+            ("keepalive_idle_secs", "0"),
+            ("body_timeout_secs", "0"),
+            ("max_connections", "0"),
+        ] {
+            let var = format!("CONFAB_SERVER__{}", key.to_ascii_uppercase());
+            let err =
+                Config::load_from(None, env(&[(var.as_str(), value)])).expect_err("out of range");
+            assert!(format!("{err:#}").contains(key), "{key}: {err:#}");
+        }
     }
 }

@@ -85,11 +85,21 @@ pub enum Code {
     FriendExists,
     /// 30024: the user is not on the caller's friend list.
     NotFriend,
+    /// 30025: the request body stopped arriving, or arrived too slowly.
+    Timeout,
+    /// 30026: the user was removed from the group and may not rejoin until the ban is lifted.
+    Banned,
+    /// 30027: the upload would take the user past their upload quota.
+    QuotaExceeded,
+    /// 30028: the image's header declares more pixels than the server accepts.
+    ImageTooLarge,
+    /// 30029: the user name looks like an existing one.
+    NameLookAlike,
 }
 
 impl Code {
     /// Every code, in table order (docs/api.md's table is checked against it by tests/e2e/docs.rs).
-    pub const ALL: [Code; 36] = [
+    pub const ALL: [Code; 41] = [
         Code::Ok,
         Code::PasswordChanged,
         Code::NotBound,
@@ -126,6 +136,11 @@ impl Code {
         Code::MethodNotAllowed,
         Code::FriendExists,
         Code::NotFriend,
+        Code::Timeout,
+        Code::Banned,
+        Code::QuotaExceeded,
+        Code::ImageTooLarge,
+        Code::NameLookAlike,
     ];
 
     /// The number sent on the wire.
@@ -167,6 +182,11 @@ impl Code {
             Code::MethodNotAllowed => 30022,
             Code::FriendExists => 30023,
             Code::NotFriend => 30024,
+            Code::Timeout => 30025,
+            Code::Banned => 30026,
+            Code::QuotaExceeded => 30027,
+            Code::ImageTooLarge => 30028,
+            Code::NameLookAlike => 30029,
         }
     }
 
@@ -209,6 +229,11 @@ impl Code {
             Code::MethodNotAllowed => "请求方法不允许",
             Code::FriendExists => "已添加该好友",
             Code::NotFriend => "对方不是好友",
+            Code::Timeout => "请求超时",
+            Code::Banned => "已被移出该群，不能再加入",
+            Code::QuotaExceeded => "上传额度已用完",
+            Code::ImageTooLarge => "图片尺寸过大",
+            Code::NameLookAlike => "用户名与已有用户过于相似",
         }
     }
 }
@@ -220,6 +245,9 @@ pub enum Conflict {
     Username,
     /// The email address belongs to another account.
     Email,
+    /// The user name looks like an existing one (the same letters from another script, or
+    /// full-width forms), though it is not the same name.
+    LookAlike,
 }
 
 /// What went wrong, in terms a caller can act on.
@@ -238,7 +266,11 @@ pub enum Error {
     #[error("wrong username or password")]
     BadCredentials,
     /// A unique value is taken.
-    #[error("{}", match .0 { Conflict::Username => "username already taken", Conflict::Email => "email already in use by another account" })]
+    #[error("{}", match .0 {
+        Conflict::Username => "username already taken",
+        Conflict::Email => "email already in use by another account",
+        Conflict::LookAlike => "username looks like an existing user's name: choose another",
+    })]
     Conflict(Conflict),
     /// No such user.
     #[error("user not found")]
@@ -264,12 +296,25 @@ pub enum Error {
         /// The cap in bytes.
         limit: u64,
     },
+    /// An image's header declares more pixels than `uploads.max_image_pixels`.
+    #[error("the image is {width}x{height} pixels; the limit is {limit} pixels")]
+    ImageTooLarge {
+        /// Its width, as declared.
+        width: u64,
+        /// Its height, as declared.
+        height: u64,
+        /// The cap in pixels.
+        limit: u64,
+    },
     /// An uploaded file exceeded its cap.
     #[error("the file is larger than the limit of {limit} bytes")]
     UploadTooLarge {
         /// The cap in bytes.
         limit: u64,
     },
+    /// The request body stopped arriving, or arrived too slowly (`server.body_timeout_secs`).
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     /// Too many requests; the client may retry after this many seconds.
     #[error("too many requests: retry in {retry_after} s")]
     RateLimited {
@@ -294,6 +339,14 @@ pub enum Error {
     /// The user is not a friend.
     #[error("not on your friend list")]
     NotFriend,
+    /// The user was removed from the group and is banned from it.
+    #[error(
+        "you were removed from this group and cannot rejoin unless the owner or an admin lifts the ban"
+    )]
+    Banned,
+    /// An upload would pass the user's quota; the reason names it.
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// A plugin refused the action.
     #[error("{0}")]
     PolicyDenied(String),
@@ -326,6 +379,8 @@ impl Error {
             Error::InvalidToken(_) => Code::InvalidToken,
             Error::BadCredentials | Error::Conflict(Conflict::Username) => Code::Fail,
             Error::Conflict(Conflict::Email) => Code::EmailTaken,
+            Error::Conflict(Conflict::LookAlike) => Code::NameLookAlike,
+            Error::ImageTooLarge { .. } => Code::ImageTooLarge,
             Error::UserNotFound => Code::UserNotFound,
             Error::Forbidden(_) => Code::NotAllowed,
             Error::InvalidInvite(_) => Code::InviteInvalid,
@@ -334,6 +389,7 @@ impl Error {
             Error::UploadRejected(_) => Code::UploadRejected,
             Error::UploadTooLarge { .. } => Code::UploadRejected,
             Error::BodyTooLarge { .. } => Code::TooLarge,
+            Error::BodyTimeout => Code::Timeout,
             Error::RateLimited { .. } => Code::RateLimited,
             Error::NotFound(_) => Code::NotFound,
             Error::MethodNotAllowed => Code::MethodNotAllowed,
@@ -342,6 +398,8 @@ impl Error {
             Error::AlreadyMember => Code::AlreadyMember,
             Error::FriendExists => Code::FriendExists,
             Error::NotFriend => Code::NotFriend,
+            Error::Banned => Code::Banned,
+            Error::QuotaExceeded(_) => Code::QuotaExceeded,
             Error::PolicyDenied(_) => Code::PluginRejected,
             Error::NotStored(_) => Code::Database,
             Error::Internal(_) => Code::Fail,
@@ -354,7 +412,11 @@ impl Error {
         match self {
             Error::Invalid(_) => 400,
             Error::MissingToken | Error::InvalidToken(_) => 401,
-            Error::BodyTooLarge { .. } | Error::UploadTooLarge { .. } => 413,
+            Error::BodyTimeout => 408,
+            Error::BodyTooLarge { .. }
+            | Error::UploadTooLarge { .. }
+            | Error::QuotaExceeded(_)
+            | Error::ImageTooLarge { .. } => 413,
             Error::RateLimited { .. } => 429,
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed => 405,
@@ -373,6 +435,7 @@ impl Error {
             | Error::AlreadyMember
             | Error::FriendExists
             | Error::NotFriend
+            | Error::Banned
             | Error::PolicyDenied(_) => 200,
         }
     }

@@ -138,6 +138,11 @@ impl Facts {
                 self.members.forget_where(|(_, member)| member == user);
             }
             Event::Removed { group, user } => self.members.forget(&(*group, *user)),
+            // Removals may have been missed: nothing cached can be trusted.
+            Event::Resync => {
+                self.users.forget_where(|_| true);
+                self.members.forget_where(|_| true);
+            }
             Event::Direct { .. } | Event::Group { .. } => {}
         }
     }

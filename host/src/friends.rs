@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::store::{FriendStore, UserStore};
+use crate::store::{FriendStore, Page, UserStore};
 use crate::users::{now_millis, rfc3339, Caller, UserId};
 
 /// A friend-list entry with the friend's public profile.
@@ -121,9 +121,9 @@ impl FriendService {
             .await
     }
 
-    /// The caller's list, oldest first.
-    pub async fn list(&self, caller: Caller) -> Result<Vec<Friend>> {
-        self.friends.friends(caller.id).await
+    /// A page of the caller's list, oldest first.
+    pub async fn list(&self, caller: Caller, page: Page) -> Result<Vec<Friend>> {
+        self.friends.friends(caller.id, page).await
     }
 
     /// Takes `target` off the caller's list.

@@ -14,7 +14,11 @@ pub mod crypto;
 pub mod error;
 pub mod facts;
 pub mod friends;
+// The parsers' contracts, for the fuzz targets and the corpus replay test.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod groups;
+pub mod images;
 pub mod mail;
 pub mod messages;
 pub mod plugins;

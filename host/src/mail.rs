@@ -1,4 +1,5 @@
-//! Outgoing mail: verification codes, written as `.eml` files or sent over SMTP with TLS.
+//! Outgoing mail: verification codes and address notices, written as `.eml` files or sent
+//! over SMTP with TLS.
 //!
 //! Only this module sends mail (`users::rules` borrows lettre's address parser). The file transport is the embedded default: mail lands
 //! in `<data_dir>/mail`, where a developer (or a test) reads it.
@@ -68,10 +69,35 @@ impl Mailer {
             .subject("验证码 / Confab verification code")
             .multipart(MultiPart::alternative_plain_html(text, html))
             .context("building the verification mail")?;
+        self.deliver(message).await
+    }
+
+    /// Tells the owner of `to` that another account asked for a code to it. The asker is
+    /// answered as if the address were free, so only the owner learns of the attempt.
+    pub async fn send_address_notice(&self, to: &str) -> anyhow::Result<()> {
+        const EN: &str = "Someone asked to add this address to another Confab account. It stays \
+                          with your account: no code was sent, and the address cannot be added \
+                          without one. If it was you, sign in with the account that already has \
+                          this address; otherwise there is nothing to do.";
+        const ZH: &str = "有人尝试将此邮箱绑定到另一个 Confab 账号。邮箱仍属于您的账号：未发送验证码，\
+                          没有验证码无法绑定。若是您本人操作，请登录已绑定此邮箱的账号；否则无需处理。";
+        let to: Mailbox = to.parse().context("recipient address")?;
+        let text = format!("{EN}\n\n{ZH}\n");
+        let html = format!("<p>{EN}</p><p>{ZH}</p>");
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject("邮箱使用提醒 / Someone tried to use your address on Confab")
+            .multipart(MultiPart::alternative_plain_html(text, html))
+            .context("building the address notice")?;
+        self.deliver(message).await
+    }
+
+    async fn deliver(&self, message: Message) -> anyhow::Result<()> {
         match &self.transport {
             Transport::File(t) => {
                 let id = t.send(message).await.context("writing the mail file")?;
-                tracing::info!(mail = %id, "verification mail written to the mail folder");
+                tracing::info!(mail = %id, "mail written to the mail folder");
             }
             Transport::Smtp(t) => {
                 t.send(message).await.context("sending over SMTP")?;

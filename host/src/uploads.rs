@@ -4,13 +4,21 @@
 //! parameter reader), then renamed into its bucket under a fresh random name that keeps
 //! only a known-safe extension. Nothing the client sent is ever used as a path: the name a
 //! client asks for later is checked against the exact shape this module generates.
+//!
+//! Files from `POST /user/upload` count against the uploader's quotas (bytes per UTC day and
+//! in total), reserved in the store just before the file is placed and given back if placing
+//! fails, so only stored files count. An avatar replaced by a new one is deleted.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use rand::RngCore;
 
+use crate::config::UploadConfig;
 use crate::error::{Error, Result};
+use crate::store::UploadStore;
+use crate::users::{now_millis, UserId};
 
 /// Bytes of a file's start kept for type checks.
 pub const HEAD_BYTES: usize = 512;
@@ -67,20 +75,54 @@ const SAFE_EXTENSIONS: &[&str] = &[
     "gz", "tgz", "7z", "rar", "doc", "docx", "xls", "xlsx", "ppt", "pptx",
 ];
 
+/// How many bytes of uploads one user may store; 0 is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Quota {
+    /// Bytes per day, counted by UTC day.
+    pub per_day: u64,
+    /// Bytes in all.
+    pub total: u64,
+}
+
+/// Today's number for the daily quota: days since 1970-01-01, UTC.
+pub fn utc_day(now_ms: i64) -> i64 {
+    now_ms.div_euclid(86_400_000)
+}
+
 /// The upload folders of one data directory.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Uploads {
     root: PathBuf,
     /// Cap for `POST /user/upload`.
     pub max_bytes: u64,
     /// Cap for avatars.
     pub avatar_max_bytes: u64,
+    quota: Quota,
+    ledger: Arc<dyn UploadStore>,
+    /// Most pixels an image may declare (`uploads.max_image_pixels`).
+    max_image_pixels: u64,
+}
+
+impl std::fmt::Debug for Uploads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uploads")
+            .field("root", &self.root)
+            .field("max_bytes", &self.max_bytes)
+            .field("avatar_max_bytes", &self.avatar_max_bytes)
+            .field("quota", &self.quota)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Uploads {
     /// Creates the folders under `<data_dir>/uploads` and removes temp files older than an
     /// hour (left by a crash; younger ones may belong to another process on shared storage).
-    pub fn open(data_dir: &Path, max_bytes: u64, avatar_max_bytes: u64) -> anyhow::Result<Self> {
+    /// Quotas are counted in `ledger`.
+    pub fn open(
+        data_dir: &Path,
+        config: &UploadConfig,
+        ledger: Arc<dyn UploadStore>,
+    ) -> anyhow::Result<Self> {
         let root = data_dir.join("uploads");
         let tmp = root.join("tmp");
         for dir in [&tmp, &root.join("data"), &root.join("personal")] {
@@ -101,8 +143,14 @@ impl Uploads {
         }
         Ok(Self {
             root,
-            max_bytes,
-            avatar_max_bytes,
+            max_bytes: config.max_bytes,
+            avatar_max_bytes: config.avatar_max_bytes,
+            quota: Quota {
+                per_day: config.quota_bytes_per_day,
+                total: config.quota_bytes_total,
+            },
+            ledger,
+            max_image_pixels: config.max_image_pixels,
         })
     }
 
@@ -111,29 +159,50 @@ impl Uploads {
         self.root.join("tmp")
     }
 
-    /// Refuses a file from `POST /user/upload` that is over the cap.
+    /// Refuses a file from `POST /user/upload` that is over the cap, or an image that
+    /// declares more pixels than allowed.
     pub fn check_upload_size(&self, file: &ReceivedFile) -> Result<()> {
         if file.size > self.max_bytes {
             return Err(Error::UploadTooLarge {
                 limit: self.max_bytes,
             });
         }
-        Ok(())
+        crate::images::check_pixels(file, self.max_image_pixels)
     }
 
-    /// Places a file from `POST /user/upload` and returns its URL. It keeps `extension`
-    /// (chosen by the upload plugins, already allowlisted) or else the safe extension of
-    /// the client's file name.
+    /// Places a file from `POST /user/upload` by `user` and returns its URL, if it fits
+    /// in their quotas ([`Error::QuotaExceeded`] otherwise). It keeps `extension` (chosen by
+    /// the upload plugins, already allowlisted) or else the safe extension of the client's
+    /// file name.
     pub async fn place_upload(
         &self,
+        user: UserId,
         file: ReceivedFile,
         extension: Option<&'static str>,
     ) -> Result<String> {
         self.check_upload_size(&file)?;
+        if file.size == 0 {
+            return Err(Error::invalid("the file is empty"));
+        }
         let extension = extension
             .or_else(|| file.client_name.as_deref().map(safe_extension))
             .unwrap_or("bin");
-        self.place(file, Bucket::Data, extension).await
+        let (size, day) = (file.size, utc_day(now_millis()));
+        self.ledger
+            .reserve_upload(user, size, day, self.quota)
+            .await?;
+        let placed = self.place(file, Bucket::Data, extension).await;
+        if placed.is_err() {
+            // Only stored files count.
+            if let Err(err) = self.ledger.release_upload(user, size, day).await {
+                tracing::warn!(
+                    error = %err,
+                    user,
+                    "giving back the quota of a failed upload failed"
+                );
+            }
+        }
+        placed
     }
 
     /// Places an avatar, which must be a PNG, JPEG, GIF or WebP image by its content, and
@@ -141,6 +210,27 @@ impl Uploads {
     pub async fn place_avatar(&self, file: ReceivedFile) -> Result<String> {
         let extension = self.check_avatar(&file)?;
         self.place(file, Bucket::Personal, extension).await
+    }
+
+    /// Deletes the avatar file behind `url` (a URL [`Uploads::place_avatar`] returned);
+    /// the caller makes sure no account shows it any more. Anything else, such as the empty
+    /// default, is left alone; a failure is logged, since the new avatar is in place anyway.
+    pub async fn discard_avatar(&self, url: &str) {
+        let Some(name) = url.strip_prefix("/upload/personal/") else {
+            return;
+        };
+        let Some(path) = self.resolve(Bucket::Personal, name) else {
+            return;
+        };
+        if let Err(err) = tokio::fs::remove_file(&path).await {
+            if err.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(
+                    error = %err,
+                    file = %path.display(),
+                    "deleting a replaced avatar failed"
+                );
+            }
+        }
     }
 
     /// Checks an avatar's size and type without placing it; returns its extension.
@@ -153,9 +243,11 @@ impl Uploads {
                 limit: self.avatar_max_bytes,
             });
         }
-        image_extension(&file.head).ok_or_else(|| {
+        let extension = image_extension(&file.head).ok_or_else(|| {
             Error::UploadRejected("avatar must be a PNG, JPEG, GIF or WebP image".to_owned())
-        })
+        })?;
+        crate::images::check_pixels(file, self.max_image_pixels)?;
+        Ok(extension)
     }
 
     async fn place(&self, file: ReceivedFile, bucket: Bucket, extension: &str) -> Result<String> {
@@ -232,6 +324,20 @@ pub fn image_extension(head: &[u8]) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use async_trait::async_trait;
+
+    /// Counts nothing: these tests do not upload.
+    struct NoLedger;
+
+    #[async_trait]
+    impl UploadStore for NoLedger {
+        async fn reserve_upload(&self, _: UserId, _: u64, _: i64, _: Quota) -> Result<()> {
+            Ok(())
+        }
+        async fn release_upload(&self, _: UserId, _: u64, _: i64) -> Result<()> {
+            Ok(())
+        }
+    }
 
     #[test]
     fn extensions_are_allowlisted() {
@@ -250,7 +356,12 @@ mod tests {
     #[test]
     fn only_generated_names_resolve() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let uploads = Uploads::open(dir.path(), 10, 10).expect("open");
+        let config = UploadConfig {
+            max_bytes: 10,
+            avatar_max_bytes: 10,
+            ..UploadConfig::default()
+        };
+        let uploads = Uploads::open(dir.path(), &config, Arc::new(NoLedger)).expect("open");
         let name = "0123456789abcdef0123456789abcdef.png";
         std::fs::write(dir.path().join("uploads/data").join(name), b"x").expect("write");
         assert!(uploads.resolve(Bucket::Data, name).is_some());
@@ -263,6 +374,14 @@ mod tests {
         ] {
             assert!(uploads.resolve(Bucket::Data, bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn days_turn_at_utc_midnight() {
+        assert_eq!(utc_day(0), 0);
+        assert_eq!(utc_day(86_399_999), 0);
+        assert_eq!(utc_day(86_400_000), 1);
+        assert_eq!(utc_day(-1), -1);
     }
 
     #[test]

@@ -277,7 +277,7 @@ fn a_scaffolded_plugin_builds_anywhere_and_acts_on_messages() {
         String::from_utf8_lossy(&check.stderr)
     );
     assert!(
-        stdout.contains("0.1.1") && stdout.contains("filter-message"),
+        stdout.contains("0.1.2") && stdout.contains("filter-message"),
         "{stdout}"
     );
 
@@ -539,4 +539,95 @@ fn config_check_prints_the_effective_configuration_masked() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
+
+/// A `CONFAB_*` value is one value: a newline and a `[table]` line inside it set nothing
+/// else, whether the value reads as text or starts like a number.
+#[test]
+fn an_environment_value_cannot_set_other_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let injected = "\n[admin]\ntoken = \"an-admin-token-from-an-injection\"\n[chat]\nwindow = 3";
+    let secret = format!("env-jwt-secret-env-jwt-secret-0123456789{injected}");
+    let out = confab(dir.path())
+        .env("CONFAB_AUTH__JWT_SECRET", &secret)
+        .args(["config", "check"])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: toml::Table = stdout.parse().expect("the output is TOML");
+    assert_eq!(shown["auth"]["jwt_secret"].as_str(), Some("***"));
+    // An admin token set would show as "***"; unset, it stays empty.
+    assert_eq!(shown["admin"]["token"].as_str(), Some(""));
+    let window = confab::config::ChatConfig::default().window;
+    assert_eq!(shown["chat"]["window"].as_integer(), Some(window as i64));
+    assert!(!stdout.contains("injection"), "{stdout}");
+
+    // A value that starts like a number is still the whole value: not a number, so the
+    // key it names is refused, and nothing after the newline is read.
+    let out = confab(dir.path())
+        .env("CONFAB_CHAT__MAX_MESSAGE_CHARS", format!("1234{injected}"))
+        .args(["config", "check"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("CONFAB_CHAT__MAX_MESSAGE_CHARS (chat.max_message_chars)"),
+        "{stderr}"
+    );
+}
+
+/// Secrets too short to resist guessing stop both `config check` and `serve` with a message
+/// naming the key; the server never starts listening on them.
+#[test]
+fn weak_secrets_stop_the_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (key, value, named) in [
+        (
+            "CONFAB_AUTH__JWT_SECRET",
+            "only-31-bytes-long-jwt-secret!!",
+            "auth.jwt_secret",
+        ),
+        (
+            "CONFAB_ADMIN__TOKEN",
+            "23-chars-admin-token-xx",
+            "admin.token",
+        ),
+    ] {
+        for command in [&["config", "check"][..], &["serve"][..]] {
+            let out = confab(dir.path())
+                .env("CONFAB_SERVER__LISTEN", "127.0.0.1:0")
+                .env(key, value)
+                .args(command)
+                .output()
+                .expect("run");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{command:?} with a weak {named} ran");
+            assert!(
+                stderr.contains(named) && stderr.contains("too weak"),
+                "{command:?}: {stderr}"
+            );
+            assert!(
+                !stderr.contains(value),
+                "the weak secret is not echoed: {stderr}"
+            );
+        }
+    }
+    // At the minimum lengths both are accepted.
+    let out = confab(dir.path())
+        .env("CONFAB_AUTH__JWT_SECRET", "x".repeat(32))
+        .env("CONFAB_ADMIN__TOKEN", "y".repeat(24))
+        .args(["config", "check"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -2,119 +2,15 @@
 //! service: users on different nodes chat privately and in groups, share the online list,
 //! and a killed node's users leave that list within seconds.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use sqlx::Connection;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 
-struct Node {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
+mod common;
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(env: &[(String, String)]) -> Node {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CONFAB_SERVER__DATA_DIR", dir.path())
-        .env("CONFAB_SERVER__LISTEN", "127.0.0.1:0")
-        .env("CONFAB_AUTH__BCRYPT_COST", "4")
-        .env("CONFAB_LOG__FILTER", "warn")
-        // The test sends one-way streams, which the bundled stranger rule would refuse.
-        .env("CONFAB_PLUGINS__INSTALL_BUNDLED", "false")
-        .envs(env.iter().cloned())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn confab");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the listening line");
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .expect("address")
-        .to_owned();
-    assert!(line.contains("listening"), "{line}");
-    Node {
-        child,
-        base: format!("http://{addr}"),
-        _dir: dir,
-    }
-}
-
-async fn call(
-    client: &reqwest::Client,
-    node: &Node,
-    path: &str,
-    token: Option<&str>,
-    body: Value,
-) -> Value {
-    let mut request = client.post(format!("{}{path}", node.base)).json(&body);
-    if let Some(token) = token {
-        request = request.header("Authorization", token);
-    }
-    let reply: Value = request
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(reply["status"], 200, "{path}: {reply}");
-    reply["data"].clone()
-}
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn socket(node: &Node, path: &str, token: &str) -> Socket {
-    let url = format!("{}{path}", node.base.replacen("http://", "ws://", 1));
-    let mut request = url.into_client_request().expect("request");
-    request
-        .headers_mut()
-        .insert("Authorization", token.parse().expect("header"));
-    tokio_tungstenite::connect_async(request)
-        .await
-        .expect("upgrade")
-        .0
-}
-
-async fn recv(ws: &mut Socket) -> Value {
-    loop {
-        let next = tokio::time::timeout(Duration::from_secs(15), ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("open")
-            .expect("frame");
-        if let Message::Text(text) = next {
-            return serde_json::from_str(text.as_str()).expect("json");
-        }
-    }
-}
-
-async fn send(ws: &mut Socket, frame: Value) {
-    ws.send(Message::Text(frame.to_string().into()))
-        .await
-        .expect("send");
-}
+use common::{call, recv, send, socket, start};
 
 #[tokio::test]
 async fn two_nodes_are_one_service() {
@@ -152,7 +48,7 @@ async fn two_nodes_are_one_service() {
         ),
         (
             "CONFAB_AUTH__JWT_SECRET".to_owned(),
-            format!("secret-{suffix}-{suffix}"),
+            format!("cluster-test-jwt-secret-{suffix}-{suffix}"),
         ),
         ("CONFAB_SECURITY__DATA_KEY".to_owned(), key()),
         ("CONFAB_SECURITY__INDEX_KEY".to_owned(), key()),

@@ -145,6 +145,13 @@ impl Server {
             .env("CONFAB_AUTH__BCRYPT_COST", "4")
             .env("CONFAB_CHAT__MESSAGES_PER_SECOND", "1000000")
             .env("CONFAB_CHAT__MESSAGE_BURST", "1000000")
+            .env("CONFAB_CHAT__USER_MESSAGES_PER_SECOND", "1000000")
+            .env("CONFAB_CHAT__USER_MESSAGE_BURST", "1000000")
+            // Many users register and log in from this one address.
+            .env("CONFAB_THROTTLE__REGISTER__ADDRESS__PER_MINUTE", "1000000")
+            .env("CONFAB_THROTTLE__REGISTER__ADDRESS__BURST", "1000000")
+            .env("CONFAB_THROTTLE__LOGIN__ADDRESS__PER_MINUTE", "1000000")
+            .env("CONFAB_THROTTLE__LOGIN__ADDRESS__BURST", "1000000")
             // The senders stream one way, which the bundled stranger rule would refuse.
             .env("CONFAB_PLUGINS__INSTALL_BUNDLED", "false")
             .env("CONFAB_LOG__FILTER", "warn")

@@ -10,6 +10,11 @@
 //! [`incr`]ements a value that is not a counter, fails the whole hook call (the manifest's
 //! `failure` policy applies).
 //!
+//! The store holds a bounded number of keys per plugin (the server's `[plugins]
+//! kv_max_keys`, 100,000 by default). A write to a full store still succeeds: keys that
+//! expired go first, then the least recently used ones. Give keys an expiry where the rule
+//! allows, so what is dropped is what no longer matters.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use confab_plugin_sdk::kv;
@@ -53,6 +58,15 @@ pub fn delete(key: &str) -> bool {
 /// with its first count.
 pub fn incr(key: &str, delta: i64, ttl: Option<Duration>) -> i64 {
     host::kv_incr(key, delta, ttl.map(ttl_ms))
+}
+
+/// Makes `key` expire `ttl` from now, or never with `None`; true if the key was there
+/// (an expired key is not). With [`incr`], this restarts a counter's window on every
+/// count: `incr` keeps the expiry a counter was created with.
+///
+/// Needs a server on interface 0.1.2 or later.
+pub fn expire(key: &str, ttl: Option<Duration>) -> bool {
+    host::kv_expire(key, ttl.map(ttl_ms))
 }
 
 /// `ttl` in whole milliseconds, rounded up so that a short but non-zero expiry does not

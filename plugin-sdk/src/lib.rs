@@ -178,8 +178,8 @@
 //! - a minor release (0.1 → 0.2) may change anything, and the server refuses plugins of
 //!   another minor version.
 //!
-//! This SDK speaks `confab:plugin@0.1.1` (it uses `config-version`, so its plugins need a
-//! server on 0.1.1 or later). The crate's own version moves with the interface's minor
+//! This SDK speaks `confab:plugin@0.1.2`. Its plugins need a server on 0.1.1 or later (the
+//! SDK uses `config-version`), and on 0.1.2 or later if they call [`kv::expire`]. The crate's own version moves with the interface's minor
 //! version.
 #![deny(missing_docs)]
 

@@ -46,10 +46,13 @@ cleanup() {
 trap cleanup EXIT
 
 # The server reads every CONFAB_* variable as configuration and refuses unknown ones, so
-# this script's own (CONFAB_BIN) are kept from it.
+# this script's own (CONFAB_BIN) are kept from it. Every test registers and signs in fresh
+# users from this one address, so those two throttles get a larger burst.
 env -u CONFAB_BIN \
 CONFAB_SERVER__DATA_DIR="$data/data" \
 CONFAB_SERVER__LISTEN=127.0.0.1:0 \
+CONFAB_THROTTLE__REGISTER__ADDRESS__BURST=1000 \
+CONFAB_THROTTLE__LOGIN__ADDRESS__BURST=1000 \
 CONFAB_ADMIN__TOKEN="$token" \
 CONFAB_PLUGINS__DEADLINE_MS=200 \
   "$bin" serve >"$out" 2>"$data/server.err" &

@@ -26,6 +26,8 @@ async fn admin_app(bundled: bool) -> TestApp {
         c.plugins.deadline_ms = 200;
         c.chat.messages_per_second = 10_000;
         c.chat.message_burst = 10_000;
+        c.chat.user_messages_per_second = 10_000;
+        c.chat.user_message_burst = 10_000;
     })
     .await
 }

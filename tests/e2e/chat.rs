@@ -316,8 +316,8 @@ async fn bad_frames_get_errors_and_garbage_closes_with_1008() {
         ("not json".to_owned(), "invalid JSON"),
         ("[1,2]".to_owned(), "JSON object"),
         (
-            json!({"type": 9, "content": "x"}).to_string(),
-            "unknown type 9",
+            json!({"type": 8, "content": "x"}).to_string(),
+            "unknown type 8",
         ),
         (json!({"content": "x"}).to_string(), "type is required"),
         (
@@ -527,6 +527,8 @@ async fn a_slow_reader_is_closed_with_1013_and_loses_nothing() {
         c.chat.outbound_queue = 4;
         c.chat.messages_per_second = 100_000;
         c.chat.message_burst = 100_000;
+        c.chat.user_messages_per_second = 100_000;
+        c.chat.user_message_burst = 100_000;
     })
     .await;
     let alice = app.user("alice").await;
@@ -571,7 +573,7 @@ async fn a_slow_reader_is_closed_with_1013_and_loses_nothing() {
     let stored = app
         .stores
         .messages
-        .before(&conversation_key, last_id + 1, 100_000)
+        .before(&conversation_key, last_id + 1, 0, 100_000)
         .await
         .expect("history");
     assert_eq!(stored.len(), sent);
@@ -637,7 +639,7 @@ async fn shutdown_acknowledges_or_refuses_every_message() {
     let conversation_key = confab::messages::Conversation::direct(alice.id, bob.id);
     let stored = stores
         .messages
-        .after(&conversation_key, 0, 1000)
+        .after(&conversation_key, 0, 0, 1000)
         .await
         .expect("history");
     let stored_ids: Vec<i64> = stored.iter().map(|m| m.id).collect();

@@ -59,8 +59,9 @@ async fn verified_email_and_phone_update_the_profile() {
     .await
     .expect(200, 30015);
 
-    // The address is Alice's now.
-    email_check(&app, &bob, &address).await.expect(200, 30018);
+    // The address is Alice's now: Bob is answered as for any address, and Alice is told.
+    email_check(&app, &bob, &address).await.expect(200, 200);
+    assert_eq!(notices_to(&app, &address), 1);
 
     // Neither the email nor the phone is stored in clear, in the database or its log.
     let mut bytes = Vec::new();
@@ -143,7 +144,177 @@ async fn wrong_codes_are_limited_and_resends_throttled() {
         &[("email", &address), ("verification_code", &code)],
     )
     .await
-    .expect(200, 30015);
+    .expect(200, 30016);
+}
+
+#[tokio::test]
+async fn a_voided_code_still_holds_the_resend_throttle() {
+    let app = spawn_app().await;
+    let user = app.user("void").await;
+    let address = format!("{}@example.org", user.name);
+    email_check(&app, &user, &address).await.expect(200, 200);
+    let code = app.mailed_code(&address).expect("code");
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    for _ in 0..4 {
+        update(
+            &app,
+            &user,
+            &[("email", &address), ("verification_code", wrong)],
+        )
+        .await
+        .expect(200, 30015);
+    }
+    update(
+        &app,
+        &user,
+        &[("email", &address), ("verification_code", wrong)],
+    )
+    .await
+    .expect(200, 30016);
+
+    // Voiding the code does not make room for a new one before the interval is over.
+    let again = email_check(&app, &user, &address).await;
+    again.expect(429, 30019);
+    assert!(again.headers.contains_key("retry-after"));
+    let other = app.user("void_other").await;
+    email_check(&app, &other, &address).await.expect(429, 30019);
+    assert_eq!(app.mail_count(&address), 1, "nothing more was sent");
+    update(
+        &app,
+        &user,
+        &[("email", &address), ("verification_code", &code)],
+    )
+    .await
+    .expect(200, 30016);
+
+    // Once the interval is over (the stored send time aged, as 60 s of waiting would), a
+    // new code goes out and works.
+    let mut pending = app
+        .stores
+        .codes
+        .code_for(user.id)
+        .await
+        .expect("read")
+        .expect("the void code is still stored");
+    pending.sent_at -= 1000;
+    assert!(app
+        .stores
+        .codes
+        .put_code(&pending, i64::MAX)
+        .await
+        .expect("age"));
+    email_check(&app, &user, &address).await.expect(200, 200);
+    assert_eq!(app.mail_count(&address), 2);
+    let fresh = app.mailed_code(&address).expect("a new code");
+    update(
+        &app,
+        &user,
+        &[("email", &address), ("verification_code", &fresh)],
+    )
+    .await
+    .expect(200, 200);
+}
+
+/// The mails to `address` that tell its owner someone tried to use it.
+fn notices_to(app: &TestApp, address: &str) -> usize {
+    std::fs::read_dir(app.data_dir.join("mail"))
+        .expect("the mail folder")
+        .flatten()
+        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+        .filter(|raw| raw.contains(&format!("To: {address}")))
+        .filter(|raw| readable(raw).contains("Someone asked to add this address"))
+        .count()
+}
+
+/// A mail file as a reader sees it: quoted-printable soft breaks joined and base64 parts
+/// decoded (appended after the raw text).
+fn readable(raw: &str) -> String {
+    use base64::Engine as _;
+    let raw = raw.replace("\r\n", "\n");
+    let mut text = raw.replace("=\n", "");
+    for part in raw.split("Content-Transfer-Encoding: base64").skip(1) {
+        let Some(start) = part.find("\n\n") else {
+            continue;
+        };
+        let body = &part[start + 2..];
+        let end = body.find("\n--").unwrap_or(body.len());
+        let joined: String = body[..end].split_whitespace().collect();
+        if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(joined) {
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn email_check_on_a_taken_address_answers_like_a_free_one() {
+    let app = spawn_app().await;
+    let owner = app.user("owner").await;
+    let taken = format!("{}@example.com", owner.name);
+    email_check(&app, &owner, &taken).await.expect(200, 200);
+    let code = app.mailed_code(&taken).expect("code");
+    update(
+        &app,
+        &owner,
+        &[("email", &taken), ("verification_code", &code)],
+    )
+    .await
+    .expect(200, 200);
+
+    let asker = app.user("asker").await;
+    let control = app.user("control").await;
+    let free = format!("free_{}@example.com", control.name);
+    let on_taken = email_check(&app, &asker, &taken.to_uppercase()).await;
+    let on_free = email_check(&app, &control, &free).await;
+    on_taken.expect(200, 200);
+    assert_eq!(
+        (on_taken.http, &on_taken.body),
+        (on_free.http, &on_free.body),
+        "the same answer for a taken and a free address"
+    );
+    // The free address got its code; the owner of the taken one was told, without a code.
+    assert!(app.mailed_code(&free).is_some());
+    assert_eq!(notices_to(&app, &taken), 1);
+    assert_eq!(
+        app.mail_count(&taken),
+        2,
+        "the owner's code, then the notice"
+    );
+    assert_eq!(notices_to(&app, &free), 0);
+
+    // A guessed code fails alike on both, and the address stays the owner's.
+    let on_taken = update(
+        &app,
+        &asker,
+        &[("email", &taken), ("verification_code", "123456")],
+    )
+    .await;
+    let wrong = if app.mailed_code(&free).as_deref() == Some("123456") {
+        "654321"
+    } else {
+        "123456"
+    };
+    let on_free = update(
+        &app,
+        &control,
+        &[("email", &free), ("verification_code", wrong)],
+    )
+    .await;
+    on_taken.expect(200, 30015);
+    assert_eq!(on_taken.body, on_free.body);
+    let me = app.get("/user/me", Some(&owner.access), &[]).await;
+    assert_eq!(me.data()["Email"], taken.as_str());
+
+    // Asking again too soon is throttled alike.
+    let on_taken = email_check(&app, &asker, &taken).await;
+    let on_free = email_check(&app, &control, &free).await;
+    // (The seconds in the reason and in Retry-After count down, so only their presence is
+    // compared.)
+    for reply in [&on_taken, &on_free] {
+        reply.expect(429, 30019);
+        assert!(reply.headers.contains_key("retry-after"));
+    }
+    assert_eq!(notices_to(&app, &taken), 1, "no second notice");
 }
 
 #[tokio::test]

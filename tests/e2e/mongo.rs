@@ -62,7 +62,7 @@ async fn mongo_stores_a_raced_retry_once() {
     assert_eq!(results.iter().filter(|r| !r.duplicate).count(), 1);
     assert!(results.iter().all(|r| r.message == results[0].message));
     let stored = store
-        .after(&Conversation::Group(7), 0, 10)
+        .after(&Conversation::Group(7), 0, 0, 10)
         .await
         .expect("history");
     assert_eq!(stored.len(), 1);

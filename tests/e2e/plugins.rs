@@ -26,6 +26,8 @@ async fn plugin_app(bundled: bool) -> (TestApp, PathBuf) {
         c.plugins.quarantine_secs = 60;
         c.chat.messages_per_second = 10_000;
         c.chat.message_burst = 10_000;
+        c.chat.user_messages_per_second = 10_000;
+        c.chat.user_message_burst = 10_000;
     })
     .await;
     let dir = app.data_dir.join("plugins");

@@ -221,14 +221,25 @@ async fn a_malformed_payload_does_not_stop_delivery() {
     let bus = RedisBus::connect(&url, &ns).await.expect("bus");
     let mut rx = bus.subscribe();
     let mut conn = raw(&url).await;
-    for junk in ["not json", r#"{"Direct":5}"#, ""] {
-        let _: i64 = redis::cmd("PUBLISH")
-            .arg(format!("confab:{ns}:bus"))
+    for junk in ["not json", r#"{"Direct":5}"#, r#"{"node":1,"event":7}"#, ""] {
+        let _: String = redis::cmd("XADD")
+            .arg(format!("confab:{ns}:events"))
+            .arg("*")
+            .arg("e")
             .arg(junk)
             .query_async(&mut conn)
             .await
-            .expect("publish junk");
+            .expect("append junk");
     }
+    // An entry without the event field.
+    let _: String = redis::cmd("XADD")
+        .arg(format!("confab:{ns}:events"))
+        .arg("*")
+        .arg("other")
+        .arg("x")
+        .query_async(&mut conn)
+        .await
+        .expect("append junk");
     let event = direct_event(42);
     bus.publish(event.clone()).await.expect("publish");
     // The junk is skipped: the next event heard is the valid one.

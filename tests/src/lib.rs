@@ -128,10 +128,34 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp data dir");
     let mut config = Config::for_tests(dir.path());
+    // Most tests register and sign in many users from one address within a second; the
+    // tests of the throttles set the defaults or limits of their own in `adjust`.
+    config.throttle = unthrottled();
     adjust(&mut config);
     let mut app = start(config).await;
     app._dir = Some(dir);
     app
+}
+
+/// Throttles far above anything a test sends, for the tests of other things.
+pub fn unthrottled() -> confab::config::ThrottleConfig {
+    use confab::config::{AddressThrottle, NamedThrottle, Rate, ThrottleConfig};
+    let open = Rate {
+        per_minute: 1_000_000,
+        burst: 1_000_000,
+    };
+    let named = NamedThrottle {
+        address: open,
+        name: open,
+    };
+    ThrottleConfig {
+        login: named,
+        register: named,
+        refresh: AddressThrottle { address: open },
+        email_check: named,
+        admin: AddressThrottle { address: open },
+        ..ThrottleConfig::default()
+    }
 }
 
 /// Starts a server with exactly this configuration (the caller owns the data folder).

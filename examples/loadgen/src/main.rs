@@ -42,8 +42,9 @@ mod traffic;
 /// Load scenarios against a Confab server on this machine, and the echo baseline.
 ///
 /// Start the server for load tests with CONFAB_AUTH__BCRYPT_COST=4 (registering users is
-/// otherwise slow), with CONFAB_CHAT__MESSAGES_PER_SECOND and CONFAB_CHAT__MESSAGE_BURST
-/// far above the load, and with the stranger-limit plugin's limit raised (refused sends
+/// otherwise slow), with the send limits (CONFAB_CHAT__MESSAGES_PER_SECOND,
+/// CONFAB_CHAT__MESSAGE_BURST and their CONFAB_CHAT__USER_* counterparts) and the socket
+/// caps (CONFAB_CHAT__MAX_SOCKETS_PER_USER, _PER_ADDRESS) far above the load, and with the stranger-limit plugin's limit raised (refused sends
 /// spoil the figures); examples/loadgen/run.sh does all three.
 #[derive(Debug, Parser)]
 #[command(name = "confab-loadgen")]

@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 
 use crate::api::auth::bearer;
 use crate::api::envelope::ok;
-use crate::api::params::{json_type, read_capped, Params};
+use crate::api::params::{json_type, multipart, multipart_error, read_capped, Params};
 use crate::api::AppState;
 use crate::error::{Error, Result};
 use crate::plugins::manifest::{valid_name, Manifest};
@@ -283,10 +283,15 @@ async fn read_upload(request: Request) -> Result<Upload> {
             limit: MAX_WASM_BYTES,
         });
     }
-    let mut multipart = multer::Multipart::new(request.into_body().into_data_stream(), boundary);
+    let mut form = multipart(request.into_body(), boundary, whole);
+    let failed = |err: multer::Error| {
+        multipart_error(err, || Error::BodyTooLarge {
+            limit: MAX_WASM_BYTES,
+        })
+    };
     let mut manifest = None;
     let mut wasm = None;
-    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+    while let Some(mut field) = form.next_field().await.map_err(failed)? {
         let name = field.name().unwrap_or_default().to_owned();
         let (slot, limit) = match name.as_str() {
             "manifest" => (&mut manifest, MAX_MANIFEST_BYTES),
@@ -301,7 +306,7 @@ async fn read_upload(request: Request) -> Result<Upload> {
             return Err(Error::invalid(format!("the part {name:?} appears twice")));
         }
         let mut bytes = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        while let Some(chunk) = field.chunk().await.map_err(failed)? {
             if (bytes.len() + chunk.len()) as u64 > limit {
                 return Err(Error::BodyTooLarge { limit });
             }
@@ -318,10 +323,6 @@ async fn read_upload(request: Request) -> Result<Upload> {
         .filter(|w| !w.is_empty())
         .ok_or_else(|| Error::invalid(format!("the part \"wasm\" is missing: {UPLOAD_HINT}")))?;
     Ok(Upload { manifest, wasm })
-}
-
-fn multipart_error(err: multer::Error) -> Error {
-    Error::invalid(format!("malformed multipart body: {err}"))
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {

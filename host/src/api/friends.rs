@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::response::Response;
 
 use crate::api::envelope::ok;
+use crate::api::paging::{with_next, Paging};
 use crate::api::params::Params;
 use crate::error::Result;
 use crate::friends::{FriendService, FriendView};
@@ -20,10 +21,17 @@ pub(super) async fn add(
     Ok(ok(()))
 }
 
-/// `GET /friend/list`
-pub(super) async fn list(State(friends): State<FriendService>, caller: Caller) -> Result<Response> {
-    let list = friends.list(caller).await?;
-    Ok(ok(list.iter().map(FriendView::from).collect::<Vec<_>>()))
+/// `GET /friend/list` (`limit`, `after`: paged, see [`Paging`])
+pub(super) async fn list(
+    State(friends): State<FriendService>,
+    caller: Caller,
+    params: Params,
+) -> Result<Response> {
+    let paging = Paging::from_params(&params)?;
+    let list = friends.list(caller, paging.store_page()).await?;
+    let (page, next) = paging.split(list, |f| f.id);
+    let views: Vec<FriendView> = page.iter().map(FriendView::from).collect();
+    Ok(with_next(ok(views), next))
 }
 
 /// `POST /friend/delete` (`target_id`)

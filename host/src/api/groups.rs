@@ -4,9 +4,10 @@ use axum::extract::State;
 use axum::response::Response;
 
 use crate::api::envelope::ok;
+use crate::api::paging::{with_next, Paging};
 use crate::api::params::Params;
 use crate::error::{Error, Result};
-use crate::groups::{GroupService, GroupView, MemberView, Role};
+use crate::groups::{BanView, GroupService, GroupView, HistoryVisibility, MemberView, Role};
 use crate::users::Caller;
 
 /// `POST /group/create` (`group_name`|`name`, `desc`|`description`, `size`)
@@ -32,16 +33,30 @@ pub(super) async fn join(
     Ok(ok(()))
 }
 
-/// `GET /group/mine`
-pub(super) async fn mine(State(groups): State<GroupService>, caller: Caller) -> Result<Response> {
-    let list = groups.mine(caller).await?;
-    Ok(ok(list.iter().map(GroupView::from).collect::<Vec<_>>()))
+/// `GET /group/mine` (`limit`, `after`: paged, see [`Paging`])
+pub(super) async fn mine(
+    State(groups): State<GroupService>,
+    caller: Caller,
+    params: Params,
+) -> Result<Response> {
+    let paging = Paging::from_params(&params)?;
+    let list = groups.mine(caller, paging.store_page()).await?;
+    let (page, next) = paging.split(list, |g| g.id);
+    let views: Vec<GroupView> = page.iter().map(GroupView::from).collect();
+    Ok(with_next(ok(views), next))
 }
 
-/// `GET /group/joined`
-pub(super) async fn joined(State(groups): State<GroupService>, caller: Caller) -> Result<Response> {
-    let list = groups.joined(caller).await?;
-    Ok(ok(list.iter().map(GroupView::from).collect::<Vec<_>>()))
+/// `GET /group/joined` (`limit`, `after`: paged, see [`Paging`])
+pub(super) async fn joined(
+    State(groups): State<GroupService>,
+    caller: Caller,
+    params: Params,
+) -> Result<Response> {
+    let paging = Paging::from_params(&params)?;
+    let list = groups.joined(caller, paging.store_page()).await?;
+    let (page, next) = paging.split(list, |g| g.id);
+    let views: Vec<GroupView> = page.iter().map(GroupView::from).collect();
+    Ok(with_next(ok(views), next))
 }
 
 /// `DELETE /group/delete` (`group_id`): leave.
@@ -81,7 +96,7 @@ pub(super) async fn set_role(
     Ok(ok(()))
 }
 
-/// `POST /group/remove` (`group_id`, `user_id`): owner or admin.
+/// `POST /group/remove` (`group_id`, `user_id`): owner or admin; the user is banned.
 pub(super) async fn remove(
     State(groups): State<GroupService>,
     caller: Caller,
@@ -90,5 +105,42 @@ pub(super) async fn remove(
     let group = params.id(&["group_id"])?;
     let target = params.id(&["user_id", "target_id"])?;
     groups.remove(caller, group, target).await?;
+    Ok(ok(()))
+}
+
+/// `GET /group/bans?group_id=`: owner or admin.
+pub(super) async fn bans(
+    State(groups): State<GroupService>,
+    caller: Caller,
+    params: Params,
+) -> Result<Response> {
+    let list = groups.bans(caller, params.id(&["group_id"])?).await?;
+    Ok(ok(list.iter().map(BanView::from).collect::<Vec<_>>()))
+}
+
+/// `POST /group/unban` (`group_id`, `user_id`): owner or admin.
+pub(super) async fn unban(
+    State(groups): State<GroupService>,
+    caller: Caller,
+    params: Params,
+) -> Result<Response> {
+    let group = params.id(&["group_id"])?;
+    let target = params.id(&["user_id", "target_id"])?;
+    groups.unban(caller, group, target).await?;
+    Ok(ok(()))
+}
+
+/// `POST /group/history_visibility` (`group_id`, `history_visibility`: `all` or `joined`):
+/// owner or admin.
+pub(super) async fn set_history(
+    State(groups): State<GroupService>,
+    caller: Caller,
+    params: Params,
+) -> Result<Response> {
+    let group = params.id(&["group_id"])?;
+    let name = params.required(&["history_visibility", "visibility"])?;
+    let history = HistoryVisibility::parse(name.trim())
+        .ok_or_else(|| Error::invalid("history_visibility must be \"all\" or \"joined\""))?;
+    groups.set_history(caller, group, history).await?;
     Ok(ok(()))
 }

@@ -1,4 +1,5 @@
-//! The REST edge: the router, shared state and the request plumbing every handler uses.
+//! The REST edge: the router, shared state, the request plumbing every handler uses, and
+//! the accept loop that serves them (`serve`).
 //!
 //! Only this module knows HTTP. Handlers extract parameters, call one service method and
 //! answer with the seed's envelope; every failure, including unknown routes, wrong methods
@@ -30,7 +31,10 @@ pub mod auth;
 pub mod envelope;
 mod friends;
 mod groups;
+pub mod paging;
 pub mod params;
+pub mod serve;
+pub mod throttle;
 mod uploads;
 mod users;
 mod web;
@@ -67,6 +71,8 @@ pub struct AppState {
     pub plugins: crate::plugins::Plugins,
     /// The bearer token of `/admin/` and `/metrics`.
     pub admin_token: Arc<str>,
+    /// Request throttles of the account and operator routes.
+    pub throttles: throttle::Throttles,
 }
 
 /// The whole HTTP API.
@@ -95,6 +101,9 @@ pub fn router(state: AppState) -> Router {
         .route("/group/members", get(groups::members))
         .route("/group/role", post(groups::set_role))
         .route("/group/remove", post(groups::remove))
+        .route("/group/bans", get(groups::bans))
+        .route("/group/unban", post(groups::unban))
+        .route("/group/history_visibility", post(groups::set_history))
         .route("/chat/ws", get(crate::ws::private))
         .route("/chat/group_ws", get(crate::ws::group))
         // Operator routes, behind the admin token. The plugin upload reads its own parts
@@ -123,6 +132,10 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/{file}", get(web::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.throttles.clone(),
+            throttle::guard_operator_routes,
+        ))
         // Bodies are capped by the parameter reader, which knows the right cap per part.
         .layer(DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::custom(panic_response))

@@ -3,10 +3,19 @@
 //!
 //! The seed's clients send the same parameter in different places and spellings, so
 //! handlers ask for a value by its names (`&["username", "user_name"]`) and never look at
-//! the body themselves. Bodies are capped while they are read; files in multipart forms
-//! are streamed to the upload temp folder and never held in memory.
+//! the body themselves.
+//!
+//! Bodies are capped while they are read, before anything is kept: at
+//! `server.max_body_bytes`, plus the file's own cap on the two routes that take a file
+//! ([`UploadForm`], [`AvatarForm`]). That holds for multipart bodies too, even one whose
+//! boundary never comes, which the parser would otherwise hold in memory whole. Only those
+//! two routes accept file parts here (the plugin upload reads its own two parts), streamed
+//! to the upload temp folder and never held in memory; anywhere else a file part is refused
+//! as soon as its headers are read, before anything is written. A body that comes too
+//! slowly fails with 408 (see `api::serve`).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
@@ -15,6 +24,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
+use crate::api::serve::BodyTimeout;
 use crate::api::AppState;
 use crate::error::{Error, Result};
 use crate::uploads::{ReceivedFile, HEAD_BYTES};
@@ -92,6 +102,81 @@ impl Params {
             self.values.insert(key, Value::String(value));
         }
     }
+
+    /// Adds the pairs of a query string; a repeated name keeps its last value.
+    pub(crate) fn add_query(&mut self, query: &str) -> Result<()> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|e| Error::invalid(format!("malformed query string: {e}")))?;
+        self.insert_pairs(pairs);
+        Ok(())
+    }
+
+    /// Adds the pairs of an `application/x-www-form-urlencoded` body.
+    pub(crate) fn add_form(&mut self, body: &[u8]) -> Result<()> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|e| Error::invalid(format!("malformed form body: {e}")))?;
+        self.insert_pairs(pairs);
+        Ok(())
+    }
+
+    /// Adds the members of a JSON body, which is an object or nothing but whitespace.
+    pub(crate) fn add_json(&mut self, body: &[u8]) -> Result<()> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| Error::invalid(format!("invalid JSON body: {e}")))?;
+        let Value::Object(map) = value else {
+            return Err(Error::invalid(format!(
+                "the JSON body must be an object, not {}",
+                json_type(&value)
+            )));
+        };
+        self.values.extend(map);
+        Ok(())
+    }
+
+    /// Every value read so far, by name.
+    pub(crate) fn values(&self) -> &HashMap<String, Value> {
+        &self.values
+    }
+
+    /// Every file received so far, by field name.
+    pub(crate) fn files(&self) -> &HashMap<String, ReceivedFile> {
+        &self.files
+    }
+}
+
+/// What a multipart form may hold, and where its files wait.
+#[derive(Debug, Clone)]
+pub(crate) struct FormLimits {
+    /// Most bytes of all text fields together.
+    pub(crate) text_bytes: u64,
+    /// Most bytes of one file; 0: the form may carry no file, and a file part is refused.
+    pub(crate) file_bytes: u64,
+    /// The folder of the files' temporary copies.
+    pub(crate) temp_dir: PathBuf,
+}
+
+impl FormLimits {
+    /// Most bytes of the whole body: the text fields' cap (which the framing fits in), and
+    /// the file's when the form may carry one.
+    pub(crate) fn whole_bytes(&self) -> u64 {
+        self.text_bytes.saturating_add(self.file_bytes)
+    }
+
+    /// The answer to a body over [`FormLimits::whole_bytes`].
+    fn too_large(&self) -> Error {
+        if self.file_bytes > 0 {
+            Error::UploadTooLarge {
+                limit: self.file_bytes,
+            }
+        } else {
+            Error::BodyTooLarge {
+                limit: self.text_bytes,
+            }
+        }
+    }
 }
 
 /// How a JSON value's type is named in error messages.
@@ -110,76 +195,104 @@ impl FromRequest<AppState> for Params {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self> {
-        let mut params = Params::default();
-        if let Some(query) = req.uri().query() {
-            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
-                .map_err(|e| Error::invalid(format!("malformed query string: {e}")))?;
-            params.insert_pairs(pairs);
-        }
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap_or("invalid").to_owned());
-        let declared_len = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let Some(content_type) = content_type else {
-            if declared_len.unwrap_or(0) > 0 {
-                return Err(Error::invalid(
-                    "a request body needs a Content-Type: application/json, \
-                     application/x-www-form-urlencoded or multipart/form-data",
-                ));
-            }
-            return Ok(params);
-        };
-        let mime = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        let limit = state.limits.max_body_bytes;
-        match mime.as_str() {
-            "multipart/form-data" => {
-                let boundary = multer::parse_boundary(&content_type).map_err(|_| {
-                    Error::invalid("multipart/form-data needs a boundary in its Content-Type")
-                })?;
-                read_multipart(&mut params, req.into_body(), boundary, state).await?;
-            }
-            "application/x-www-form-urlencoded" => {
-                let bytes = read_capped(req.into_body(), declared_len, limit).await?;
-                let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
-                    .map_err(|e| Error::invalid(format!("malformed form body: {e}")))?;
-                params.insert_pairs(pairs);
-            }
-            m if m == "application/json" || m.ends_with("+json") => {
-                let bytes = read_capped(req.into_body(), declared_len, limit).await?;
-                if !bytes.iter().all(u8::is_ascii_whitespace) {
-                    let value: Value = serde_json::from_slice(&bytes)
-                        .map_err(|e| Error::invalid(format!("invalid JSON body: {e}")))?;
-                    let Value::Object(map) = value else {
-                        return Err(Error::invalid(format!(
-                            "the JSON body must be an object, not {}",
-                            json_type(&value)
-                        )));
-                    };
-                    params.values.extend(map);
-                }
-            }
-            other => {
-                let bytes = read_capped(req.into_body(), declared_len, limit).await?;
-                if !bytes.is_empty() {
-                    return Err(Error::invalid(format!(
-                        "unsupported Content-Type {other:?}: send application/json, \
-                         application/x-www-form-urlencoded or multipart/form-data"
-                    )));
-                }
-            }
-        }
-        Ok(params)
+        read_params(req, state, 0).await
     }
+}
+
+/// The parameters of `POST /user/upload`, whose form may carry a file of up to
+/// `uploads.max_bytes`.
+#[derive(Debug)]
+pub struct UploadForm(pub Params);
+
+impl FromRequest<AppState> for UploadForm {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        let file_bytes = state.uploads.max_bytes;
+        read_params(req, state, file_bytes).await.map(UploadForm)
+    }
+}
+
+/// The parameters of `PUT /user/update`, whose form may carry an avatar of up to
+/// `uploads.avatar_max_bytes`.
+#[derive(Debug)]
+pub struct AvatarForm(pub Params);
+
+impl FromRequest<AppState> for AvatarForm {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self> {
+        let file_bytes = state.uploads.avatar_max_bytes;
+        read_params(req, state, file_bytes).await.map(AvatarForm)
+    }
+}
+
+/// Reads the parameters of a request whose multipart form may carry files of up to
+/// `file_bytes` (0: none).
+async fn read_params(req: Request, state: &AppState, file_bytes: u64) -> Result<Params> {
+    let mut params = Params::default();
+    if let Some(query) = req.uri().query() {
+        params.add_query(query)?;
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("invalid").to_owned());
+    let declared_len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(content_type) = content_type else {
+        if declared_len.unwrap_or(0) > 0 {
+            return Err(Error::invalid(
+                "a request body needs a Content-Type: application/json, \
+                     application/x-www-form-urlencoded or multipart/form-data",
+            ));
+        }
+        return Ok(params);
+    };
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let limit = state.limits.max_body_bytes;
+    match mime.as_str() {
+        "multipart/form-data" => {
+            let boundary = multer::parse_boundary(&content_type).map_err(|_| {
+                Error::invalid("multipart/form-data needs a boundary in its Content-Type")
+            })?;
+            let form = FormLimits {
+                text_bytes: limit,
+                file_bytes,
+                temp_dir: state.uploads.temp_dir(),
+            };
+            if declared_len.is_some_and(|n| n > form.whole_bytes()) {
+                return Err(form.too_large());
+            }
+            add_multipart(&mut params, req.into_body(), boundary, &form).await?;
+        }
+        "application/x-www-form-urlencoded" => {
+            let bytes = read_capped(req.into_body(), declared_len, limit).await?;
+            params.add_form(&bytes)?;
+        }
+        m if m == "application/json" || m.ends_with("+json") => {
+            let bytes = read_capped(req.into_body(), declared_len, limit).await?;
+            params.add_json(&bytes)?;
+        }
+        other => {
+            let bytes = read_capped(req.into_body(), declared_len, limit).await?;
+            if !bytes.is_empty() {
+                return Err(Error::invalid(format!(
+                    "unsupported Content-Type {other:?}: send application/json, \
+                         application/x-www-form-urlencoded or multipart/form-data"
+                )));
+            }
+        }
+    }
+    Ok(params)
 }
 
 /// Reads a whole body, failing with 413 as soon as it passes `limit`.
@@ -191,7 +304,7 @@ pub(crate) async fn read_capped(body: Body, declared: Option<u64>, limit: u64) -
     let mut stream = body.into_data_stream();
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| Error::invalid(format!("reading the body failed: {e}")))?;
+        let chunk = chunk.map_err(|e| body_error(&e))?;
         if (bytes.len() + chunk.len()) as u64 > limit {
             return Err(too_large);
         }
@@ -200,18 +313,29 @@ pub(crate) async fn read_capped(body: Body, declared: Option<u64>, limit: u64) -
     Ok(bytes)
 }
 
-async fn read_multipart(
+/// A multipart reader that fails once the body passes `limit` bytes, wherever they are:
+/// until it finds a boundary, or the end of a part's headers, the parser keeps everything
+/// it has read.
+pub(crate) fn multipart(body: Body, boundary: String, limit: u64) -> multer::Multipart<'static> {
+    let constraints =
+        multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit));
+    multer::Multipart::with_constraints(body.into_data_stream(), boundary, constraints)
+}
+
+/// Adds the fields of a multipart body; files are streamed to `limits.temp_dir`.
+pub(crate) async fn add_multipart(
     params: &mut Params,
     body: Body,
     boundary: String,
-    state: &AppState,
+    limits: &FormLimits,
 ) -> Result<()> {
-    let mut multipart = multer::Multipart::new(body.into_data_stream(), boundary);
-    let text_limit = state.limits.max_body_bytes;
-    let file_limit = state.uploads.max_bytes.max(state.uploads.avatar_max_bytes);
+    let mut multipart = multipart(body, boundary, limits.whole_bytes());
+    let failed = |err: multer::Error| multipart_error(err, || limits.too_large());
+    let text_limit = limits.text_bytes;
+    let file_limit = limits.file_bytes;
     let mut fields = 0usize;
     let mut text_bytes = 0u64;
-    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+    while let Some(mut field) = multipart.next_field().await.map_err(failed)? {
         fields += 1;
         if fields > MAX_FIELDS {
             return Err(Error::invalid(format!(
@@ -223,6 +347,12 @@ async fn read_multipart(
             .map(str::to_owned)
             .ok_or_else(|| Error::invalid("a multipart field has no name"))?;
         if let Some(client_name) = field.file_name().map(str::to_owned) {
+            // Refused on its headers, before anything is written.
+            if file_limit == 0 {
+                return Err(Error::invalid(format!(
+                    "this route takes no files, but the part {name:?} carries one"
+                )));
+            }
             if params.files.len() >= MAX_FILES {
                 return Err(Error::invalid(format!(
                     "a form may carry at most {MAX_FILES} files"
@@ -231,7 +361,7 @@ async fn read_multipart(
             let client_type = field.content_type().map(|m| m.to_string());
             let temp = tempfile::Builder::new()
                 .prefix("upload-")
-                .tempfile_in(state.uploads.temp_dir())
+                .tempfile_in(&limits.temp_dir)
                 .map_err(|e| {
                     Error::Internal(anyhow::Error::new(e).context("creating an upload temp file"))
                 })?
@@ -241,7 +371,7 @@ async fn read_multipart(
             })?;
             let mut size = 0u64;
             let mut head = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            while let Some(chunk) = field.chunk().await.map_err(failed)? {
                 size += chunk.len() as u64;
                 if size > file_limit {
                     return Err(Error::UploadTooLarge { limit: file_limit });
@@ -269,7 +399,7 @@ async fn read_multipart(
             );
         } else {
             let mut value = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            while let Some(chunk) = field.chunk().await.map_err(failed)? {
                 text_bytes += chunk.len() as u64;
                 if text_bytes > text_limit {
                     return Err(Error::BodyTooLarge { limit: text_limit });
@@ -284,6 +414,24 @@ async fn read_multipart(
     Ok(())
 }
 
-fn multipart_error(err: multer::Error) -> Error {
-    Error::invalid(format!("malformed multipart body: {err}"))
+/// A multipart failure as the client sees it: a body past its cap is `too_large` (413), a
+/// body that came too slowly 408, anything else a malformed body.
+pub(crate) fn multipart_error(err: multer::Error, too_large: impl FnOnce() -> Error) -> Error {
+    match err {
+        multer::Error::StreamSizeExceeded { .. } => too_large(),
+        multer::Error::StreamReadFailed(cause) => body_error(cause.as_ref()),
+        other => Error::invalid(format!("malformed multipart body: {other}")),
+    }
+}
+
+/// A failed body read as the client sees it: too slow (408), or cut off.
+pub(crate) fn body_error(err: &(dyn std::error::Error + 'static)) -> Error {
+    let mut cause = Some(err);
+    while let Some(current) = cause {
+        if current.is::<BodyTimeout>() {
+            return Error::BodyTimeout;
+        }
+        cause = current.source();
+    }
+    Error::invalid(format!("reading the body failed: {err}"))
 }

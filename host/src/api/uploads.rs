@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use tokio_util::io::ReaderStream;
 
 use crate::api::envelope::ok;
-use crate::api::params::Params;
+use crate::api::params::UploadForm;
 use crate::error::{Error, Result};
 use crate::plugins::chain::{UploadDecision, UploadInfo};
 use crate::plugins::Plugins;
@@ -17,13 +17,13 @@ use crate::users::Caller;
 /// `POST /user/upload` (multipart `file`): `{"url": "/upload/data/<name>"}`.
 ///
 /// The host's size cap applies first; then the upload plugins decide (reject, or choose
-/// the extension the file is stored and served with). The stored name stays the host's
-/// random one whatever a plugin answers.
+/// the extension the file is stored and served with); then the caller's quotas. The stored
+/// name stays the host's random one whatever a plugin answers.
 pub(super) async fn upload(
     State(uploads): State<Uploads>,
     State(plugins): State<Plugins>,
     caller: Caller,
-    mut params: Params,
+    UploadForm(mut params): UploadForm,
 ) -> Result<Response> {
     let file = params.take_file("file").ok_or_else(|| {
         Error::invalid("file is required: send it as multipart/form-data field \"file\"")
@@ -37,7 +37,7 @@ pub(super) async fn upload(
             .map(safe_extension)
             .or_else(|| content_type.as_deref().and_then(extension_for_type)),
     };
-    let url = uploads.place_upload(file, extension).await?;
+    let url = uploads.place_upload(caller.id, file, extension).await?;
     Ok(ok(serde_json::json!({ "url": url })))
 }
 

@@ -1,38 +1,57 @@
 //! `/user/*` handlers: extract, call one `UserService` method, answer.
+//!
+//! The routes that check passwords or send mail take one request from the client's
+//! throttle (and from the named account's) before anything else is done.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::api::envelope::ok;
-use crate::api::params::Params;
+use crate::api::params::{AvatarForm, Params};
+use crate::api::throttle::{ClientAddr, Throttles};
 use crate::error::{Error, Result};
 use crate::plugins::chain::{UploadDecision, UploadInfo};
 use crate::plugins::Plugins;
 use crate::users::{Caller, ProfileUpdate, UserService};
 
 /// `GET|POST /user/register`
-pub(super) async fn register(State(users): State<UserService>, params: Params) -> Result<Response> {
+pub(super) async fn register(
+    State(users): State<UserService>,
+    State(throttles): State<Throttles>,
+    client: ClientAddr,
+    params: Params,
+) -> Result<Response> {
     let username = params.required(&["username", "user_name"])?;
     let password = params.required(&["password"])?;
     let key = params.text(&["key", "invite_key"])?;
+    throttles.register().check(client, Some(&username))?;
     users.register(&username, &password, key.as_deref()).await?;
     Ok(ok(()))
 }
 
 /// `GET|POST /user/login`
-pub(super) async fn login(State(users): State<UserService>, params: Params) -> Result<Response> {
+pub(super) async fn login(
+    State(users): State<UserService>,
+    State(throttles): State<Throttles>,
+    client: ClientAddr,
+    params: Params,
+) -> Result<Response> {
     let username = params.required(&["username", "user_name"])?;
     let password = params.required(&["password"])?;
+    throttles.login().check(client, Some(&username))?;
     Ok(ok(users.login(&username, &password).await?))
 }
 
 /// `POST /user/refresh`: the rToken from a parameter or, failing that, the header.
 pub(super) async fn refresh(
     State(users): State<UserService>,
+    State(throttles): State<Throttles>,
+    client: ClientAddr,
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response> {
+    throttles.refresh().check(client, None)?;
     let token = match params.text(&["rToken", "refresh_token", "rtoken"])? {
         Some(token) if !token.is_empty() => token,
         _ => crate::api::auth::bearer(&headers)?
@@ -74,13 +93,17 @@ pub(super) async fn delete(
     Ok(ok(()))
 }
 
-/// `POST /user/emailCheck`
+/// `POST /user/emailCheck`: the same answer whether or not the address is another
+/// account's (its owner is told by mail instead).
 pub(super) async fn email_check(
     State(users): State<UserService>,
+    State(throttles): State<Throttles>,
+    client: ClientAddr,
     caller: Caller,
     params: Params,
 ) -> Result<Response> {
     let email = params.required(&["email"])?;
+    throttles.email_check().check(client, Some(&email))?;
     users.send_email_code(caller, &email).await?;
     Ok(ok(()))
 }
@@ -93,7 +116,7 @@ pub(super) async fn update(
     State(users): State<UserService>,
     State(plugins): State<Plugins>,
     caller: Caller,
-    mut params: Params,
+    AvatarForm(mut params): AvatarForm,
 ) -> Result<Response> {
     let update = ProfileUpdate {
         email: params.text(&["email"])?.filter(|e| !e.is_empty()),

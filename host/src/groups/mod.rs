@@ -1,8 +1,9 @@
-//! Groups: creation, joining and leaving, roles, and the owner hand-off.
+//! Groups: creation, joining and leaving, roles, the owner hand-off, bans and who reads
+//! the history.
 //!
 //! Decisions that operators may want to change (who may join, who inherits a group) are
-//! asked of a [`GroupPolicy`]; everything that must always hold (the size limit, that only
-//! members act on a group, what each role may do) is enforced here and in the store.
+//! asked of a [`GroupPolicy`]; everything that must always hold (the size limit, bans, that
+//! only members act on a group, what each role may do) is enforced here and in the store.
 
 use std::sync::Arc;
 
@@ -11,11 +12,18 @@ use serde::Serialize;
 use crate::bus::{Bus, Event};
 use crate::error::{Error, Result};
 use crate::facts::Facts;
-use crate::store::GroupStore;
+use crate::store::{GroupStore, MessageStore, Page};
 use crate::users::{now_millis, rfc3339, Caller, UserId};
 
+/// Groups left per round when an account is deleted.
+const LEAVE_BATCH: u32 = 100;
+
+pub mod bans;
+pub mod history;
 pub mod policy;
 
+pub use bans::{Ban, BanView};
+pub use history::HistoryVisibility;
 pub use policy::{GroupPolicy, JoinDecision, OwnerHandoff, SeedPolicy};
 
 /// A group's numeric id.
@@ -75,6 +83,8 @@ pub struct Group {
     pub size: i64,
     /// Members now.
     pub member_count: i64,
+    /// What new members read of the earlier history.
+    pub history: HistoryVisibility,
     /// Creation time, unix milliseconds.
     pub created_at: i64,
     /// Last change, unix milliseconds.
@@ -92,6 +102,8 @@ pub struct NewGroup {
     pub description: String,
     /// Most members allowed.
     pub size: i64,
+    /// What new members read of the earlier history.
+    pub history: HistoryVisibility,
     /// Now, unix milliseconds.
     pub now: i64,
 }
@@ -111,7 +123,8 @@ pub struct Member {
     pub joined_at: i64,
 }
 
-/// A group as clients see it, in the seed's field names plus `member_count`.
+/// A group as clients see it, in the seed's field names plus `member_count` and
+/// `history_visibility`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct GroupView {
     /// Id.
@@ -136,6 +149,8 @@ pub struct GroupView {
     pub size: i64,
     /// Members now.
     pub member_count: i64,
+    /// `all` or `joined`: what new members read of the earlier history.
+    pub history_visibility: HistoryVisibility,
 }
 
 impl From<&Group> for GroupView {
@@ -150,6 +165,7 @@ impl From<&Group> for GroupView {
             desc: g.description.clone(),
             size: g.size,
             member_count: g.member_count,
+            history_visibility: g.history,
         }
     }
 }
@@ -185,19 +201,23 @@ impl From<&Member> for MemberView {
     }
 }
 
-/// Limits on group creation.
+/// Limits and defaults of group creation.
 #[derive(Debug, Clone, Copy)]
 pub struct GroupLimits {
     /// Size given when the client gives none.
     pub default_size: i64,
     /// Largest size a client may ask for.
     pub max_size: i64,
+    /// What new members of a new group read of the earlier history, until the owner or an
+    /// admin changes it.
+    pub history: HistoryVisibility,
 }
 
 /// The group service.
 #[derive(Clone)]
 pub struct GroupService {
     store: Arc<dyn GroupStore>,
+    messages: Arc<dyn MessageStore>,
     policy: Arc<dyn GroupPolicy>,
     limits: GroupLimits,
     bus: Arc<dyn Bus>,
@@ -214,15 +234,18 @@ impl std::fmt::Debug for GroupService {
 
 impl GroupService {
     /// Builds the service around a store and a policy; membership losses are announced
-    /// on `bus`, so the leaver's group sockets close at once on every node.
+    /// on `bus`, so the leaver's group sockets close at once on every node. `messages` is
+    /// the history, read for the point from which a joining member reads it.
     pub fn new(
         store: Arc<dyn GroupStore>,
+        messages: Arc<dyn MessageStore>,
         policy: Arc<dyn GroupPolicy>,
         limits: GroupLimits,
         bus: Arc<dyn Bus>,
     ) -> Self {
         Self {
             store,
+            messages,
             policy,
             limits,
             bus,
@@ -281,16 +304,23 @@ impl GroupService {
                 owner: caller.id,
                 description: description.to_owned(),
                 size,
+                history: self.limits.history,
                 now: now_millis(),
             })
             .await
     }
 
-    /// Adds the caller to a group, if the policy allows and it is not full.
+    /// Adds the caller to a group, if they are not banned from it, the policy allows and
+    /// it is not full.
     pub async fn join(&self, caller: Caller, group: GroupId) -> Result<()> {
         let found = self.existing(group).await?;
         if self.store.role_of(group, caller.id).await?.is_some() {
             return Err(Error::AlreadyMember);
+        }
+        // Asked first so a banned user hears why, whatever else would refuse them; the
+        // store refuses them again in the transaction that would add them.
+        if self.store.is_banned(group, caller.id).await? {
+            return Err(Error::Banned);
         }
         match self
             .policy
@@ -301,17 +331,20 @@ impl GroupService {
             JoinDecision::Full => return Err(Error::GroupFull),
             JoinDecision::Deny(reason) => return Err(Error::PolicyDenied(reason)),
         }
-        self.store.add_member(group, caller.id, now_millis()).await
+        let join_point = self.current_join_point(group).await?;
+        self.store
+            .add_member(group, caller.id, join_point, now_millis())
+            .await
     }
 
     /// Groups the caller owns.
-    pub async fn mine(&self, caller: Caller) -> Result<Vec<Group>> {
-        self.store.groups_owned(caller.id).await
+    pub async fn mine(&self, caller: Caller, page: Page) -> Result<Vec<Group>> {
+        self.store.groups_owned(caller.id, page).await
     }
 
     /// Groups the caller is a member of, owned ones included.
-    pub async fn joined(&self, caller: Caller) -> Result<Vec<Group>> {
-        self.store.groups_joined(caller.id).await
+    pub async fn joined(&self, caller: Caller, page: Page) -> Result<Vec<Group>> {
+        self.store.groups_joined(caller.id, page).await
     }
 
     /// The members of a group the caller belongs to.
@@ -345,10 +378,26 @@ impl GroupService {
 
     /// Removes `user` from every group, handing off the groups they own (account deletion).
     pub async fn leave_all(&self, user: UserId) -> Result<()> {
-        for group in self.store.groups_joined(user).await? {
-            self.leave_unchecked(group.id, user).await?;
+        // Leaving takes each group off the list, so the first page is always what is left.
+        let mut previous = None;
+        loop {
+            let groups = self
+                .store
+                .groups_joined(user, Page::first(LEAVE_BATCH))
+                .await?;
+            let Some(first) = groups.first().map(|g| g.id) else {
+                return Ok(());
+            };
+            if previous == Some(first) {
+                return Err(
+                    anyhow::anyhow!("leaving group {first} did not take it off the list").into(),
+                );
+            }
+            previous = Some(first);
+            for group in groups {
+                self.leave_unchecked(group.id, user).await?;
+            }
         }
-        Ok(())
     }
 
     /// The owner makes a member an admin (`Role::Admin`) or a plain member again.
@@ -383,7 +432,8 @@ impl GroupService {
         Ok(())
     }
 
-    /// The owner removes anyone else; an admin removes plain members only.
+    /// The owner removes anyone else; an admin removes plain members only. The removed
+    /// user is banned from the group until the owner or an admin lifts the ban.
     pub async fn remove(&self, caller: Caller, group: GroupId, target: UserId) -> Result<()> {
         if target == caller.id {
             return Err(Error::invalid(
@@ -406,7 +456,7 @@ impl GroupService {
         }
         if !self
             .store
-            .remove_member(group, target, now_millis())
+            .ban_member(group, target, caller.id, now_millis())
             .await?
         {
             return Err(Error::NoGroup("that user is not a member of this group"));
@@ -550,10 +600,12 @@ mod tests {
     fn service(stores: &Stores, policy: Custom) -> GroupService {
         GroupService::new(
             stores.groups.clone(),
+            stores.messages.clone(),
             Arc::new(policy),
             GroupLimits {
                 default_size: 10,
                 max_size: 10,
+                history: HistoryVisibility::Joined,
             },
             Arc::new(crate::bus::LocalBus::default()),
         )

@@ -264,40 +264,67 @@ impl ChatService {
         Ok(self.writer.submit(message, origin).await?)
     }
 
-    /// Up to a page of messages sent after `after_secs` (unix seconds), oldest first.
+    /// Up to a page of messages sent after `after_secs` (unix seconds) that `viewer` may
+    /// read, oldest first.
     pub async fn history_after(
         &self,
         conversation: Conversation,
+        viewer: UserId,
         after_secs: i64,
     ) -> Result<Vec<Message>> {
+        let floor = self.history_floor(conversation, viewer).await?;
         let after_ms = after_secs.saturating_mul(1000).saturating_add(999);
         self.store
-            .after(&conversation, after_ms, HISTORY_PAGE)
+            .after(&conversation, after_ms, floor, HISTORY_PAGE)
             .await
     }
 
-    /// Up to a page of messages older than message `before_id`, oldest first.
+    /// Up to a page of messages older than message `before_id` that `viewer` may read,
+    /// oldest first.
     pub async fn history_before(
         &self,
         conversation: Conversation,
+        viewer: UserId,
         before_id: i64,
     ) -> Result<Vec<Message>> {
+        let floor = self.history_floor(conversation, viewer).await?;
         self.store
-            .before(&conversation, before_id, HISTORY_PAGE)
+            .before(&conversation, before_id, floor, HISTORY_PAGE)
             .await
     }
 
-    /// Every message from the oldest unread by `reader` on; they are then marked read.
+    /// The message id above which `viewer` reads `conversation`: 0 in a private one (the
+    /// viewer is one of its two), and in a group what its history visibility and the
+    /// viewer's join point allow ([`Error::NoGroup`] for a non-member).
+    async fn history_floor(&self, conversation: Conversation, viewer: UserId) -> Result<i64> {
+        match conversation {
+            Conversation::Direct(..) => Ok(0),
+            Conversation::Group(group) => self.groups.history_floor(group, viewer).await,
+        }
+    }
+
+    /// Up to `page` messages from the oldest unread by `reader` on, which are then marked
+    /// read, and whether more remain after them.
     pub async fn take_unread(
         &self,
         conversation: Conversation,
         reader: UserId,
-    ) -> Result<Vec<Message>> {
-        let unread = self.store.unread(&conversation, reader).await?;
+        page: u32,
+    ) -> Result<(Vec<Message>, bool)> {
+        let floor = self.history_floor(conversation, reader).await?;
+        // One more than the page says whether more remain, without counting them.
+        let mut unread = self
+            .store
+            .unread(&conversation, reader, page.saturating_add(1))
+            .await?;
+        let more = unread.len() > page as usize;
+        unread.truncate(page as usize);
         if let Some(last) = unread.last() {
             self.store.mark_read(&conversation, reader, last.id).await?;
         }
-        Ok(unread)
+        // Marked read up to the page's end whatever is hidden, so the next page moves on.
+        unread.retain(|m| m.id > floor);
+        Ok((unread, more))
     }
 
     fn check_length(&self, content: &str) -> Result<()> {

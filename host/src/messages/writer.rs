@@ -98,6 +98,7 @@ async fn run(
     bus: Arc<dyn Bus>,
     limits: BatchLimits,
 ) {
+    let mut published = Published::default();
     while let Some(first) = rx.recv().await {
         let mut batch = Vec::with_capacity(limits.max_messages.min(64));
         let mut waiting: Waiting = Vec::with_capacity(batch.capacity());
@@ -112,12 +113,45 @@ async fn run(
                 next = rx.try_recv().ok();
             }
         }
-        commit(batch, waiting, store.as_ref(), bus.as_ref()).await;
+        commit(batch, waiting, store.as_ref(), bus.as_ref(), &mut published).await;
+    }
+}
+
+/// How many ids of recently published messages the writer remembers.
+const REMEMBER_PUBLISHED: usize = 65_536;
+
+/// The ids this writer published lately: a resend of one of them was delivered already.
+#[derive(Debug, Default)]
+struct Published {
+    order: std::collections::VecDeque<i64>,
+    ids: std::collections::HashSet<i64>,
+}
+
+impl Published {
+    fn contains(&self, id: i64) -> bool {
+        self.ids.contains(&id)
+    }
+
+    fn remember(&mut self, id: i64) {
+        if self.ids.insert(id) {
+            self.order.push_back(id);
+            if self.order.len() > REMEMBER_PUBLISHED {
+                if let Some(old) = self.order.pop_front() {
+                    self.ids.remove(&old);
+                }
+            }
+        }
     }
 }
 
 /// Stores one batch, publishes what is new, and answers every sender in it.
-async fn commit(batch: Vec<NewMessage>, waiting: Waiting, store: &dyn MessageStore, bus: &dyn Bus) {
+async fn commit(
+    batch: Vec<NewMessage>,
+    waiting: Waiting,
+    store: &dyn MessageStore,
+    bus: &dyn Bus,
+    published: &mut Published,
+) {
     let count = batch.len();
     let started = std::time::Instant::now();
     let stored = store.append_batch(batch).await;
@@ -128,12 +162,13 @@ async fn commit(batch: Vec<NewMessage>, waiting: Waiting, store: &dyn MessageSto
     );
     match stored {
         Ok(appended) if appended.len() == count => {
-            let events: Vec<Event> = waiting
-                .iter()
-                .zip(&appended)
-                .filter(|(_, stored)| !stored.duplicate)
-                .map(|((origin, _), stored)| event(stored, *origin))
-                .collect();
+            let origins = waiting.iter().map(|(origin, _)| *origin);
+            let events = to_publish(origins, &appended, published);
+            for event in &events {
+                if let Event::Direct { message, .. } | Event::Group { message, .. } = event {
+                    published.remember(message.id);
+                }
+            }
             publish(bus, events).await;
             for ((_, reply), stored) in waiting.into_iter().zip(appended) {
                 // A sender that went away meanwhile finds its message in history.
@@ -153,6 +188,35 @@ async fn commit(batch: Vec<NewMessage>, waiting: Waiting, store: &dyn MessageSto
             refuse(waiting);
         }
     }
+}
+
+/// The events of a committed batch: every new message, and every resend of a message
+/// this writer has not published itself. Such a resend follows a failure (a node killed
+/// between its commit and its publish, or a resend to another node after a lost ack), so
+/// whether the original reached its recipients is unknown: it is published again, with
+/// its original id, and clients that already have it recognise it by that id. A resend of
+/// a message this writer published (in this batch or lately) is not.
+fn to_publish(
+    origins: impl Iterator<Item = Option<SocketRef>>,
+    appended: &[Appended],
+    published: &Published,
+) -> Vec<Event> {
+    let fresh: std::collections::HashSet<i64> = appended
+        .iter()
+        .filter(|a| !a.duplicate)
+        .map(|a| a.message.id)
+        .collect();
+    let mut again = std::collections::HashSet::new();
+    origins
+        .zip(appended)
+        .filter(|(_, stored)| {
+            !stored.duplicate
+                || (!fresh.contains(&stored.message.id)
+                    && !published.contains(stored.message.id)
+                    && again.insert(stored.message.id))
+        })
+        .map(|(origin, stored)| event(stored, origin))
+        .collect()
 }
 
 fn refuse(waiting: Waiting) {
@@ -258,16 +322,63 @@ mod tests {
             }
             published += fresh.len();
         }
-        let mut last = 0;
-        for _ in 0..published {
-            match heard.recv().await.expect("published") {
-                Event::Direct { message, .. } => {
-                    assert!(message.id > last, "published in id order");
-                    last = message.id;
-                }
+        // Every new message is published once, in id order; the resends of messages
+        // this writer published are not published again.
+        let mut heard_ids = Vec::new();
+        while let Ok(event) = heard.try_recv() {
+            match event {
+                Event::Direct { message, .. } => heard_ids.push(message.id),
                 other => panic!("unexpected {other:?}"),
             }
         }
-        assert!(heard.try_recv().is_err(), "duplicates are not published");
+        assert_eq!(
+            heard_ids.len(),
+            published,
+            "each new message once, no resend"
+        );
+        assert!(
+            heard_ids.windows(2).all(|w| w[0] < w[1]),
+            "published in id order"
+        );
+    }
+
+    /// A message stored but never published (its node died between the two), resent with
+    /// its client id, is acknowledged as a duplicate and published again, once.
+    #[tokio::test]
+    async fn a_resend_of_an_earlier_message_is_published_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = sqlite(dir.path()).await;
+        let original = store
+            .append(message(1, 0, Some("lost".into())))
+            .await
+            .expect("stored before the crash");
+        let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
+        let mut heard = bus.subscribe();
+        let writer = Writer::start(store, bus, BatchLimits::default());
+        let mut commits = Vec::new();
+        for n in [1, 2] {
+            commits.push(
+                writer
+                    .submit(message(1, n, Some("lost".into())), None)
+                    .await
+                    .expect("queued"),
+            );
+        }
+        for commit in commits {
+            let stored = commit.stored().await.expect("acked");
+            assert!(stored.duplicate);
+            assert_eq!(stored.message.id, original.message.id);
+        }
+        match heard.recv().await.expect("published") {
+            Event::Direct { message, .. } => {
+                assert_eq!(message.id, original.message.id);
+                assert_eq!(message.content, "message 0", "the original, not the resend");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(
+            heard.try_recv().is_err(),
+            "two resends in one batch publish it once"
+        );
     }
 }

@@ -115,6 +115,13 @@ pub struct Limits {
     pub deadline_ms: u64,
 }
 
+impl Limits {
+    /// The deadline of one call (at least a millisecond).
+    pub fn deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.deadline_ms.max(1))
+    }
+}
+
 impl Manifest {
     /// Parses and checks a manifest's text.
     pub fn parse(text: &str) -> Result<Self, String> {

@@ -509,7 +509,7 @@ impl Plugins {
         use std::fmt::Write as _;
         let views = self.list();
         type Counter = (&'static str, &'static str, fn(&CountersView) -> u64);
-        let counters: [Counter; 6] = [
+        let counters: [Counter; 7] = [
             ("calls", "Calls into the plugin.", |c| c.calls),
             (
                 "rejects",
@@ -528,6 +528,11 @@ impl Plugins {
                 c.timeouts
             }),
             ("skipped", "Calls skipped while quarantined.", |c| c.skipped),
+            (
+                "kv_evictions",
+                "Keys dropped from the plugin's store to stay within its bound.",
+                |c| c.kv_evictions,
+            ),
         ];
         for (name, help, get) in counters {
             let _ = writeln!(out, "# HELP confab_plugin_{name}_total {help}");
@@ -837,7 +842,10 @@ impl Inner {
                 deadline_ms: limits.map_or(self.settings.deadline_ms, |l| l.deadline_ms),
             },
             loaded_at: entry.loaded_at,
-            counters: entry.counters.view(),
+            counters: CountersView {
+                kv_evictions: self.kv.evictions(name),
+                ..entry.counters.view()
+            },
         }
     }
 }

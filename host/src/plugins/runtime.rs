@@ -3,7 +3,9 @@
 //! One [`Engine`] serves every plugin: component model, the pooling allocator (instances
 //! are carved from pre-reserved slots, so creating one is cheap and memory is bounded),
 //! and epoch interruption driven by a ticker thread (one tick a millisecond), which is how
-//! a call's deadline is enforced. A plugin is compiled once, off the async runtime, and
+//! a call's deadline is enforced. At every tick a running call yields to the async runtime
+//! and, once past its deadline, traps: a plugin that spins never holds a worker thread for
+//! longer than a tick, so the other sockets and requests on that thread go on. A plugin is compiled once, off the async runtime, and
 //! cached on disk under the engine's compatibility hash and the plugin's sha256; then
 //! pre-linked into an `InstancePre`. Calls run in live instances kept in a small pool per
 //! plugin version; an instance that trapped, timed out or ran out of memory is thrown
@@ -13,13 +15,15 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use sha2::Digest;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::kv::PluginKv;
@@ -41,12 +45,12 @@ use bindings::confab::plugin::host as wit_host;
 pub use bindings::exports::confab::plugin::plugin as wit;
 
 /// The interface version this server speaks.
-pub const WIT_VERSION: &str = "0.1.1";
+pub const WIT_VERSION: &str = "0.1.2";
 /// The interface family a plugin must belong to.
 const WIT_PACKAGE: &str = "confab:plugin/";
 
 /// How long a plugin may wait on the host's store beyond its deadline before the call is
-/// abandoned (the deadline itself only counts time spent running wasm).
+/// abandoned (the deadline itself is checked only while wasm runs).
 const HOST_WAIT_GRACE: Duration = Duration::from_millis(500);
 /// Calls after which a live instance is replaced, so memory a plugin leaked goes back.
 const RECYCLE_AFTER_CALLS: u64 = 10_000;
@@ -367,6 +371,18 @@ pub struct CallState {
     limiter: Limiter,
     shared: Arc<PluginShared>,
     log_lines: u32,
+    /// When the current call (or instantiation) must be over.
+    deadline: Instant,
+}
+
+/// What the engine does at each epoch tick of a running call: yield to the async runtime,
+/// so other tasks on the worker thread run, and trap once the call is past its deadline.
+fn at_tick(state: &CallState) -> UpdateDeadline {
+    if Instant::now() >= state.deadline {
+        UpdateDeadline::Interrupt
+    } else {
+        UpdateDeadline::Yield(1)
+    }
 }
 
 impl WasiView for CallState {
@@ -491,6 +507,15 @@ impl wit_host::Host for CallState {
             .await
             .map_err(|e| wasmtime::Error::msg(format!("kv-incr: {e:#}")))
     }
+
+    async fn kv_expire(&mut self, key: String, ttl_ms: Option<u64>) -> wasmtime::Result<bool> {
+        let shared = &self.shared;
+        shared
+            .kv
+            .expire(&shared.name, &key, ttl_ms.map(Duration::from_millis))
+            .await
+            .map_err(|e| wasmtime::Error::msg(format!("kv-expire: {e:#}")))
+    }
 }
 
 /// A call into a plugin.
@@ -610,11 +635,12 @@ impl Loaded {
             },
             shared: self.shared.clone(),
             log_lines: 0,
+            deadline: Instant::now() + self.limits.deadline(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.limits.deadline_ms.max(1));
+        store.epoch_deadline_callback(|store| Ok(at_tick(store.data())));
+        store.set_epoch_deadline(1);
         let plugin = self
             .pre
             .instantiate_async(&mut store)
@@ -639,7 +665,7 @@ impl Loaded {
             Some(live) => live,
             None => self.instantiate().await?,
         };
-        let budget = Duration::from_millis(self.limits.deadline_ms) + HOST_WAIT_GRACE;
+        let budget = self.limits.deadline() + HOST_WAIT_GRACE;
         let outcome = tokio::time::timeout(budget, run(&mut live, request, self.limits)).await;
         match outcome {
             Ok(Ok(response)) => {
@@ -663,7 +689,8 @@ impl Loaded {
 async fn run(live: &mut Live, request: Request, limits: Limits) -> wasmtime::Result<Response> {
     let store = &mut live.store;
     store.data_mut().log_lines = 0;
-    store.set_epoch_deadline(limits.deadline_ms.max(1));
+    store.data_mut().deadline = Instant::now() + limits.deadline();
+    store.set_epoch_deadline(1);
     let guest = live.plugin.confab_plugin_plugin();
     Ok(match request {
         Request::Hooks => {

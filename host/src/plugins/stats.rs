@@ -48,6 +48,9 @@ pub struct CountersView {
     pub timeouts: u64,
     /// See [`Counters::skipped`].
     pub skipped: u64,
+    /// Keys the plugin's store dropped to stay within `[plugins] kv_max_keys` (with Redis,
+    /// those this node's writes dropped). Filled in by the registry, which holds the store.
+    pub kv_evictions: u64,
     /// Median call latency, microseconds (a bucket's upper bound); null before any call.
     pub p50_us: Option<u64>,
     /// 99th percentile call latency, microseconds; null before any call.
@@ -100,6 +103,7 @@ impl Counters {
             errors: self.errors.load(Ordering::Relaxed),
             timeouts: self.timeouts.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
+            kv_evictions: 0,
             p50_us: self.quantile(0.50),
             p99_us: self.quantile(0.99),
         }

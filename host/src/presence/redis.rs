@@ -26,6 +26,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
+
+/// How long one presence command may take before it counts as failed.
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
 use redis::Script;
 use tokio::sync::RwLock;
 use tokio::task::AbortHandle;
@@ -205,8 +208,15 @@ impl RedisPresence {
         );
         let ttl_ms = i64::try_from(ttl.as_millis()).context("the presence ttl is too long")?;
         let client = redis::Client::open(url).context("parsing the Redis URL")?;
+        // Bounded waits: with Redis away, an online check or a socket's arrival must fail
+        // fast (the caller then goes on without it), never hold a send until Redis is back.
         let mut conn = client
-            .get_connection_manager()
+            .get_connection_manager_with_config(
+                redis::aio::ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(COMMAND_TIMEOUT))
+                    .set_connection_timeout(Some(COMMAND_TIMEOUT))
+                    .set_number_of_retries(1),
+            )
             .await
             .context("connecting to Redis for presence")?;
         let keys = Keys::new(namespace, node);

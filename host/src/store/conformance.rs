@@ -7,9 +7,10 @@
 use rand::Rng;
 
 use crate::error::{Conflict, Error};
-use crate::groups::{NewGroup, Role};
-use crate::store::{PendingCode, SqlStore, Stores};
-use crate::users::{NewUser, ProfileChange};
+use crate::groups::{Ban, HistoryVisibility, NewGroup, Role};
+use crate::store::{Page, PendingCode, SqlStore, Stores};
+use crate::uploads::Quota;
+use crate::users::{NewUser, ProfileChange, User};
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}{:08x}", rand::thread_rng().gen::<u32>())
@@ -34,6 +35,17 @@ pub async fn run(stores: &Stores) {
     friends(stores).await;
     groups(stores).await;
     concurrent_joins(stores).await;
+    bans_and_join_points(stores).await;
+    upload_quotas(stores).await;
+    concurrent_reservations(stores).await;
+}
+
+async fn fresh_user(stores: &Stores, prefix: &str) -> User {
+    stores
+        .users
+        .create_user(new_user(&unique(prefix)), None)
+        .await
+        .expect("user")
 }
 
 async fn users(stores: &Stores) {
@@ -71,6 +83,15 @@ async fn users(stores: &Stores) {
     assert!(
         matches!(dup, Err(Error::Conflict(Conflict::Username))),
         "{dup:?}"
+    );
+    // A name that only looks like it (a Cyrillic а) is refused by its look-alike key.
+    let look_alike = stores
+        .users
+        .create_user(new_user(&name.replacen('A', "\u{0410}", 1)), None)
+        .await;
+    assert!(
+        matches!(look_alike, Err(Error::Conflict(Conflict::LookAlike))),
+        "{look_alike:?}"
     );
 
     stores
@@ -446,7 +467,11 @@ async fn friends(stores: &Stores) {
         .await
         .expect("b→a is its own row");
 
-    let list = stores.friends.friends(a.id).await.expect("list");
+    let list = stores
+        .friends
+        .friends(a.id, Page::first(100))
+        .await
+        .expect("list");
     let targets: Vec<_> = list
         .iter()
         .map(|f| (f.target, f.target_name.clone()))
@@ -457,6 +482,26 @@ async fn friends(stores: &Stores) {
     );
     assert!(list.iter().all(|f| f.owner == a.id && f.kind == 1));
     assert_eq!(list[0].created_at, 10);
+    // Pages: at most `limit` entries, starting after the cursor.
+    let first = stores
+        .friends
+        .friends(a.id, Page::first(1))
+        .await
+        .expect("first page");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].target, b.id);
+    let rest = stores
+        .friends
+        .friends(
+            a.id,
+            Page {
+                after: first[0].id,
+                limit: 10,
+            },
+        )
+        .await
+        .expect("next page");
+    assert_eq!(rest.iter().map(|f| f.target).collect::<Vec<_>>(), [c.id]);
 
     assert!(stores
         .friends
@@ -468,9 +513,22 @@ async fn friends(stores: &Stores) {
         .delete_friend(a.id, b.id)
         .await
         .expect("again"));
-    assert_eq!(stores.friends.friends(a.id).await.expect("list").len(), 1);
     assert_eq!(
-        stores.friends.friends(b.id).await.expect("b's list").len(),
+        stores
+            .friends
+            .friends(a.id, Page::first(100))
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+    assert_eq!(
+        stores
+            .friends
+            .friends(b.id, Page::first(100))
+            .await
+            .expect("b's list")
+            .len(),
         1
     );
 }
@@ -498,12 +556,14 @@ async fn groups(stores: &Stores) {
             owner: owner.id,
             description: "desc".to_owned(),
             size: 3,
+            history: HistoryVisibility::Joined,
             now: 100,
         })
         .await
         .expect("create");
     assert!(g.id > 0);
     assert_eq!((g.owner, g.size, g.member_count), (owner.id, 3, 1));
+    assert_eq!(g.history, HistoryVisibility::Joined);
     assert_eq!(g.name, "团队 team");
     assert_eq!(
         stores.groups.group(g.id).await.expect("get"),
@@ -516,10 +576,10 @@ async fn groups(stores: &Stores) {
 
     stores
         .groups
-        .add_member(g.id, m1.id, 200)
+        .add_member(g.id, m1.id, 0, 200)
         .await
         .expect("m1 joins");
-    let again = stores.groups.add_member(g.id, m1.id, 250).await;
+    let again = stores.groups.add_member(g.id, m1.id, 0, 250).await;
     assert!(matches!(again, Err(Error::AlreadyMember)), "{again:?}");
     assert_eq!(
         stores
@@ -534,7 +594,7 @@ async fn groups(stores: &Stores) {
     );
     stores
         .groups
-        .add_member(g.id, m2.id, 300)
+        .add_member(g.id, m2.id, 0, 300)
         .await
         .expect("m2 joins");
     let extra = stores
@@ -542,9 +602,12 @@ async fn groups(stores: &Stores) {
         .create_user(new_user(&unique("gx")), None)
         .await
         .expect("x");
-    let full = stores.groups.add_member(g.id, extra.id, 400).await;
+    let full = stores.groups.add_member(g.id, extra.id, 0, 400).await;
     assert!(matches!(full, Err(Error::GroupFull)), "{full:?}");
-    let missing = stores.groups.add_member(i64::MAX - 3, extra.id, 400).await;
+    let missing = stores
+        .groups
+        .add_member(i64::MAX - 3, extra.id, 0, 400)
+        .await;
     assert!(matches!(missing, Err(Error::NoGroup(_))), "{missing:?}");
 
     let members = stores.groups.members(g.id).await.expect("members");
@@ -562,7 +625,7 @@ async fn groups(stores: &Stores) {
     assert_eq!(
         stores
             .groups
-            .groups_owned(owner.id)
+            .groups_owned(owner.id, Page::first(100))
             .await
             .expect("owned")
             .len(),
@@ -570,12 +633,17 @@ async fn groups(stores: &Stores) {
     );
     assert!(stores
         .groups
-        .groups_owned(m1.id)
+        .groups_owned(m1.id, Page::first(100))
         .await
         .expect("none")
         .is_empty());
     assert_eq!(
-        stores.groups.groups_joined(m1.id).await.expect("joined")[0].id,
+        stores
+            .groups
+            .groups_joined(m1.id, Page::first(100))
+            .await
+            .expect("joined")[0]
+            .id,
         g.id
     );
 
@@ -671,7 +739,7 @@ async fn groups(stores: &Stores) {
     // Dissolving only happens to a lone owner's group.
     stores
         .groups
-        .add_member(g.id, m1.id, 800)
+        .add_member(g.id, m1.id, 0, 800)
         .await
         .expect("m1 back");
     assert!(!stores
@@ -704,20 +772,21 @@ async fn groups(stores: &Stores) {
             owner: owner.id,
             description: String::new(),
             size: 5,
+            history: HistoryVisibility::Joined,
             now: 1,
         })
         .await
         .expect("other");
     stores
         .groups
-        .add_member(other.id, m1.id, 2)
+        .add_member(other.id, m1.id, 0, 2)
         .await
         .expect("join");
     stores.groups.dissolve(other.id).await.expect("dissolve");
     assert_eq!(stores.groups.group(other.id).await.expect("gone"), None);
     assert!(stores
         .groups
-        .groups_joined(m1.id)
+        .groups_joined(m1.id, Page::first(100))
         .await
         .expect("none")
         .is_empty());
@@ -737,6 +806,7 @@ async fn concurrent_joins(stores: &Stores) {
             owner: owner.id,
             description: String::new(),
             size: 10,
+            history: HistoryVisibility::Joined,
             now: 1,
         })
         .await
@@ -754,7 +824,7 @@ async fn concurrent_joins(stores: &Stores) {
     }
     let joins = users.iter().map(|&u| {
         let groups = stores.groups.clone();
-        tokio::spawn(async move { groups.add_member(g.id, u, 2).await })
+        tokio::spawn(async move { groups.add_member(g.id, u, 0, 2).await })
     });
     let mut joined = 0;
     for join in futures::future::join_all(joins).await {
@@ -773,8 +843,231 @@ async fn concurrent_joins(stores: &Stores) {
     );
 }
 
-/// Deleting a user removes their friendships (both directions) and memberships. The
-/// friend and group tables have no trait yet, so rows are written with plain SQL.
+/// Join points, the history setting, and bans: a removed member stays out until the ban
+/// is lifted, a member who leaves is not banned, and a dissolved group takes its bans along.
+async fn bans_and_join_points(stores: &Stores) {
+    let owner = fresh_user(stores, "bo").await;
+    let admin = fresh_user(stores, "ba").await;
+    let member = fresh_user(stores, "bm").await;
+    let stranger = fresh_user(stores, "bs").await;
+    let g = stores
+        .groups
+        .create_group(NewGroup {
+            name: "bans".to_owned(),
+            owner: owner.id,
+            description: String::new(),
+            size: 5,
+            history: HistoryVisibility::All,
+            now: 10,
+        })
+        .await
+        .expect("group");
+    assert_eq!(g.history, HistoryVisibility::All);
+    let groups = &stores.groups;
+    assert_eq!(
+        groups.join_point(g.id, owner.id).await.expect("owner"),
+        Some(0)
+    );
+    groups
+        .add_member(g.id, member.id, 42, 20)
+        .await
+        .expect("member joins");
+    groups
+        .add_member(g.id, admin.id, 7, 21)
+        .await
+        .expect("admin joins");
+    assert_eq!(
+        groups.join_point(g.id, member.id).await.expect("member"),
+        Some(42)
+    );
+    assert_eq!(
+        groups.join_point(g.id, stranger.id).await.expect("none"),
+        None
+    );
+
+    assert!(groups
+        .set_history(g.id, HistoryVisibility::Joined, 30)
+        .await
+        .expect("set"));
+    let after = groups.group(g.id).await.expect("g").expect("g");
+    assert_eq!(
+        (after.history, after.updated_at),
+        (HistoryVisibility::Joined, 30)
+    );
+    assert!(!groups
+        .set_history(i64::MAX - 5, HistoryVisibility::All, 30)
+        .await
+        .expect("no such group"));
+
+    // Only a member who is not the owner can be banned.
+    assert!(!groups
+        .ban_member(g.id, owner.id, admin.id, 40)
+        .await
+        .expect("owner"));
+    assert!(!groups
+        .ban_member(g.id, stranger.id, owner.id, 40)
+        .await
+        .expect("stranger"));
+    assert!(!groups.is_banned(g.id, stranger.id).await.expect("no ban"));
+    assert!(groups
+        .ban_member(g.id, member.id, admin.id, 50)
+        .await
+        .expect("ban"));
+    assert_eq!(groups.role_of(g.id, member.id).await.expect("gone"), None);
+    assert!(groups.is_banned(g.id, member.id).await.expect("banned"));
+    assert_eq!(
+        groups
+            .group(g.id)
+            .await
+            .expect("g")
+            .expect("g")
+            .member_count,
+        2
+    );
+    assert_eq!(
+        groups.bans(g.id).await.expect("bans"),
+        vec![Ban {
+            user: member.id,
+            username: member.username.clone(),
+            avatar: String::new(),
+            banned_by: admin.id,
+            banned_at: 50,
+        }]
+    );
+    let back = groups.add_member(g.id, member.id, 0, 60).await;
+    assert!(matches!(back, Err(Error::Banned)), "{back:?}");
+    assert_eq!(
+        groups
+            .group(g.id)
+            .await
+            .expect("g")
+            .expect("g")
+            .member_count,
+        2,
+        "a refused join reserves no seat"
+    );
+
+    assert!(groups.unban(g.id, member.id).await.expect("unban"));
+    assert!(!groups.unban(g.id, member.id).await.expect("twice"));
+    assert!(groups.bans(g.id).await.expect("none").is_empty());
+    groups
+        .add_member(g.id, member.id, 99, 70)
+        .await
+        .expect("back after the ban is lifted");
+    assert_eq!(
+        groups.join_point(g.id, member.id).await.expect("again"),
+        Some(99),
+        "a new join, a new join point"
+    );
+
+    // Leaving bans no one.
+    assert!(groups
+        .remove_member(g.id, member.id, 80)
+        .await
+        .expect("leave"));
+    assert!(!groups.is_banned(g.id, member.id).await.expect("not banned"));
+
+    // Bans go with their group.
+    assert!(groups
+        .ban_member(g.id, admin.id, owner.id, 90)
+        .await
+        .expect("ban"));
+    groups.dissolve(g.id).await.expect("dissolve");
+    assert!(!groups.is_banned(g.id, admin.id).await.expect("gone"));
+    assert!(groups.bans(g.id).await.expect("gone").is_empty());
+}
+
+/// Quotas per day and in all: a refusal names its quota and counts nothing, a new day
+/// starts a new daily count, given-back bytes count no more, and 0 means no limit.
+async fn upload_quotas(stores: &Stores) {
+    let user = fresh_user(stores, "q").await;
+    let other = fresh_user(stores, "q").await;
+    let uploads = &stores.uploads;
+    let quota = Quota {
+        per_day: 100,
+        total: 250,
+    };
+    let refused = |result: crate::error::Result<()>, which: &str| match result {
+        Err(Error::QuotaExceeded(reason)) => {
+            assert!(reason.contains(which), "{reason} names {which}")
+        }
+        other => panic!("expected a refusal {which}, got {other:?}"),
+    };
+    uploads
+        .reserve_upload(user.id, 60, 10, quota)
+        .await
+        .expect("60");
+    refused(
+        uploads.reserve_upload(user.id, 41, 10, quota).await,
+        "per day",
+    );
+    uploads
+        .reserve_upload(user.id, 40, 10, quota)
+        .await
+        .expect("the refusal counted nothing: 100 fits");
+    refused(
+        uploads.reserve_upload(user.id, 1, 10, quota).await,
+        "per day",
+    );
+    uploads
+        .reserve_upload(other.id, 100, 10, quota)
+        .await
+        .expect("each user has their own");
+
+    uploads
+        .reserve_upload(user.id, 100, 11, quota)
+        .await
+        .expect("a new day");
+    refused(
+        uploads.reserve_upload(user.id, 60, 12, quota).await,
+        "in total",
+    );
+    uploads
+        .release_upload(user.id, 100, 11)
+        .await
+        .expect("give back");
+    uploads
+        .reserve_upload(user.id, 100, 11, quota)
+        .await
+        .expect("given back, counted no more");
+    uploads
+        .reserve_upload(user.id, 50, 12, quota)
+        .await
+        .expect("exactly the total");
+    refused(
+        uploads.reserve_upload(user.id, 1, 13, quota).await,
+        "in total",
+    );
+    uploads
+        .reserve_upload(user.id, 1_000_000, 13, Quota::default())
+        .await
+        .expect("0 is no limit");
+}
+
+/// Many simultaneous uploads never pass a quota together.
+async fn concurrent_reservations(stores: &Stores) {
+    let user = fresh_user(stores, "qc").await;
+    let quota = Quota {
+        per_day: 0,
+        total: 100,
+    };
+    let tries = (0..30).map(|_| {
+        let uploads = stores.uploads.clone();
+        tokio::spawn(async move { uploads.reserve_upload(user.id, 10, 5, quota).await })
+    });
+    let mut counted = 0;
+    for done in futures::future::join_all(tries).await {
+        match done.expect("task") {
+            Ok(()) => counted += 1,
+            Err(Error::QuotaExceeded(_)) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(counted, 10);
+}
+
+/// Deleting a user removes their friendships (both directions), memberships, bans and
+/// upload counts. Some rows are written with plain SQL.
 pub async fn delete_cascades(sql: &SqlStore, stores: &Stores) {
     let a = stores
         .users
@@ -807,7 +1100,30 @@ pub async fn delete_cascades(sql: &SqlStore, stores: &Stores) {
         .await
         .expect("member row");
     }
+    sqlx::query(
+        "INSERT INTO group_bans (group_id, user_id, banned_by, banned_at) VALUES (?, ?, ?, 0)",
+    )
+    .bind(b.id * 1000)
+    .bind(a.id)
+    .bind(b.id)
+    .execute(sql.pool())
+    .await
+    .expect("ban row");
+    stores
+        .uploads
+        .reserve_upload(a.id, 5, 1, Quota::default())
+        .await
+        .expect("usage row");
     assert!(stores.users.delete_user(a.id).await.expect("delete"));
+    for table in ["group_bans", "upload_usage"] {
+        let left: (i64,) =
+            sqlx::query_as(&format!("SELECT COUNT(*) FROM {table} WHERE user_id = ?"))
+                .bind(a.id)
+                .fetch_one(sql.pool())
+                .await
+                .expect("count");
+        assert_eq!(left.0, 0, "{table} forgets the deleted user");
+    }
     let friends: (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM friends WHERE owner_id = ? OR target_id = ? OR owner_id = ?",
     )

@@ -4,7 +4,7 @@
 
 use rand::Rng;
 
-use crate::messages::{Conversation, NewMessage};
+use crate::messages::{Conversation, Message, NewMessage};
 use crate::store::MessageStore;
 
 fn draft(
@@ -59,59 +59,100 @@ pub async fn run(store: &dyn MessageStore) {
     assert_eq!(g1.message.recipient, None);
 
     // After a time: newer than T, oldest first, limited.
-    let page = store.after(&direct, 0, 10).await.expect("after");
+    let page = store.after(&direct, 0, 0, 10).await.expect("after");
     let texts: Vec<_> = page.iter().map(|m| m.content.as_str()).collect();
     assert_eq!(
         texts,
         ["m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "m9"]
     );
-    let page = store.after(&direct, 10_000, 10).await.expect("after T");
+    let page = store.after(&direct, 10_000, 0, 10).await.expect("after T");
     assert_eq!(page.first().map(|m| m.content.as_str()), Some("m10"));
     assert_eq!(page.len(), 5);
     assert!(store
-        .after(&direct, 99_000, 10)
+        .after(&direct, 99_000, 0, 10)
         .await
         .expect("none")
         .is_empty());
-    let in_group = store.after(&group, 0, 10).await.expect("group history");
+    let in_group = store.after(&group, 0, 0, 10).await.expect("group history");
     assert_eq!(in_group.len(), 1, "conversations do not mix");
 
     // Before an id: the newest older ones, oldest first.
-    let page = store.before(&direct, ids[12], 5).await.expect("before");
+    let page = store.before(&direct, ids[12], 0, 5).await.expect("before");
     let texts: Vec<_> = page.iter().map(|m| m.content.as_str()).collect();
     assert_eq!(texts, ["m7", "m8", "m9", "m10", "m11"]);
     let page = store
-        .before(&direct, ids[2], 10)
+        .before(&direct, ids[2], 0, 10)
         .await
         .expect("before start");
     assert_eq!(page.len(), 2);
     assert!(store
-        .before(&direct, ids[0], 10)
+        .before(&direct, ids[0], 0, 10)
         .await
         .expect("nothing")
         .is_empty());
 
+    // A lower bound on the id (a group member's join point) holds in both directions.
+    let texts =
+        |page: Vec<Message>| -> Vec<String> { page.into_iter().map(|m| m.content).collect() };
+    let page = store.after(&direct, 0, ids[4], 10).await.expect("above");
+    assert_eq!(
+        texts(page),
+        ["m5", "m6", "m7", "m8", "m9", "m10", "m11", "m12", "m13", "m14"]
+    );
+    let page = store
+        .after(&direct, 10_000, ids[11], 10)
+        .await
+        .expect("after T and above");
+    assert_eq!(texts(page), ["m12", "m13", "m14"]);
+    let page = store
+        .before(&direct, ids[12], ids[9], 5)
+        .await
+        .expect("between");
+    assert_eq!(texts(page), ["m10", "m11"]);
+    let page = store
+        .before(&direct, i64::MAX, ids[13], 10)
+        .await
+        .expect("newest above");
+    assert_eq!(texts(page), ["m14"]);
+    assert!(store
+        .before(&direct, i64::MAX, ids[14], 10)
+        .await
+        .expect("none above the newest")
+        .is_empty());
+
     // Unread for a: from the oldest message to a that a has not read, everything on.
-    let unread = store.unread(&direct, a).await.expect("unread");
+    let unread = store.unread(&direct, a, 100).await.expect("unread");
     assert_eq!(unread.first().map(|m| m.content.as_str()), Some("m2"));
     assert_eq!(unread.len(), 13);
+    let page = store.unread(&direct, a, 4).await.expect("a page of unread");
+    assert_eq!(
+        page.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
+        ["m2", "m3", "m4", "m5"],
+        "a page is the oldest unread and what follows it, up to the limit"
+    );
     let changed = store.mark_read(&direct, a, ids[14]).await.expect("mark");
     assert_eq!(changed, 5, "m2, m5, m8, m11, m14 were to a");
     assert!(store
-        .unread(&direct, a)
+        .unread(&direct, a, 100)
         .await
         .expect("none left")
         .is_empty());
-    let page = store.after(&direct, 0, 3).await.expect("read flags");
+    let page = store.after(&direct, 0, 0, 3).await.expect("read flags");
     assert_eq!(
         page.iter().map(|m| m.read).collect::<Vec<_>>(),
         [false, false, true],
         "only messages to the reader are marked"
     );
     // b's unread starts at m0.
-    assert_eq!(store.unread(&direct, b).await.expect("b")[0].content, "m0");
+    assert_eq!(
+        store.unread(&direct, b, 100).await.expect("b")[0].content,
+        "m0"
+    );
     store.mark_read(&direct, b, ids[3]).await.expect("partial");
-    assert_eq!(store.unread(&direct, b).await.expect("b")[0].content, "m4");
+    assert_eq!(
+        store.unread(&direct, b, 100).await.expect("b")[0].content,
+        "m4"
+    );
 
     // Stored as read already (delivered live).
     let live = NewMessage {
@@ -127,7 +168,7 @@ pub async fn run(store: &dyn MessageStore) {
     let live = store.append(live).await.expect("live");
     assert!(live.message.read);
     assert!(store
-        .unread(&Conversation::direct(base + 5, base + 6), base + 6)
+        .unread(&Conversation::direct(base + 5, base + 6), base + 6, 100)
         .await
         .expect("none")
         .is_empty());
@@ -172,7 +213,11 @@ pub async fn run(store: &dyn MessageStore) {
         "the stored message keeps its conversation"
     );
     assert_eq!(
-        store.after(&direct, 19_000, 10).await.expect("after").len(),
+        store
+            .after(&direct, 19_000, 0, 10)
+            .await
+            .expect("after")
+            .len(),
         2
     );
 
@@ -187,7 +232,7 @@ pub async fn run(store: &dyn MessageStore) {
         .await
         .expect("new");
     assert!(store.purge_before(100).await.expect("purge") >= 1);
-    let left = store.after(&old, 0, 10).await.expect("left");
+    let left = store.after(&old, 0, 0, 10).await.expect("left");
     assert_eq!(
         left.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
         ["recent"]
@@ -250,7 +295,7 @@ async fn batches(store: &dyn MessageStore, base: i64) {
     assert_eq!(appended[1].message.recipient, None);
 
     // What the batch stored is what history shows, in id order.
-    let history = store.after(&direct, 0, 100).await.expect("history");
+    let history = store.after(&direct, 0, 0, 100).await.expect("history");
     assert_eq!(
         history
             .iter()
@@ -258,7 +303,7 @@ async fn batches(store: &dyn MessageStore, base: i64) {
             .collect::<Vec<_>>(),
         ["earlier", "one", "three"]
     );
-    let history = store.after(&group, 0, 100).await.expect("group history");
+    let history = store.after(&group, 0, 0, 100).await.expect("group history");
     assert_eq!(
         history
             .iter()
@@ -288,7 +333,7 @@ async fn batches(store: &dyn MessageStore, base: i64) {
     let mut seen = Vec::new();
     let mut cursor = i64::MAX;
     loop {
-        let page = store.before(&big_conv, cursor, 250).await.expect("page");
+        let page = store.before(&big_conv, cursor, 0, 250).await.expect("page");
         if page.is_empty() {
             break;
         }

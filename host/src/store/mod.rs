@@ -12,8 +12,9 @@ use async_trait::async_trait;
 use crate::config::DatabaseConfig;
 use crate::error::Result;
 use crate::friends::Friend;
-use crate::groups::{Group, GroupId, Member, NewGroup, Role};
+use crate::groups::{Ban, Group, GroupId, HistoryVisibility, Member, NewGroup, Role};
 use crate::messages::{Appended, Conversation, Message, NewMessage};
+use crate::uploads::Quota;
 use crate::users::{NewUser, ProfileChange, User, UserId};
 
 pub mod mongo;
@@ -107,13 +108,30 @@ pub trait CodeStore: Send + Sync {
     async fn take_code(&self, user: UserId, code_digest: &str) -> Result<bool>;
 }
 
+/// A page of a list ordered by id: at most `limit` entries with ids after `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// The id the page starts after (0: from the start).
+    pub after: i64,
+    /// Most entries.
+    pub limit: u32,
+}
+
+impl Page {
+    /// The first `limit` entries.
+    pub fn first(limit: u32) -> Self {
+        Self { after: 0, limit }
+    }
+}
+
 /// Friend lists.
 #[async_trait]
 pub trait FriendStore: Send + Sync {
     /// Adds `target` to `owner`'s list; [`crate::Error::FriendExists`] if already there.
     async fn add_friend(&self, owner: UserId, target: UserId, now: i64) -> Result<()>;
-    /// `owner`'s list with each friend's profile, oldest first.
-    async fn friends(&self, owner: UserId) -> Result<Vec<Friend>>;
+    /// A page of `owner`'s list with each friend's profile, oldest first: the entries
+    /// whose id comes after `page.after`.
+    async fn friends(&self, owner: UserId, page: Page) -> Result<Vec<Friend>>;
     /// Removes `target` from `owner`'s list; false if it was not there.
     async fn delete_friend(&self, owner: UserId, target: UserId) -> Result<bool>;
 }
@@ -125,20 +143,48 @@ pub trait GroupStore: Send + Sync {
     async fn create_group(&self, group: NewGroup) -> Result<Group>;
     /// The group with this id.
     async fn group(&self, id: GroupId) -> Result<Option<Group>>;
-    /// Groups owned by `user`, oldest first.
-    async fn groups_owned(&self, user: UserId) -> Result<Vec<Group>>;
-    /// Groups `user` belongs to, owned ones included, oldest first.
-    async fn groups_joined(&self, user: UserId) -> Result<Vec<Group>>;
+    /// A page of the groups owned by `user`, oldest first (ids after `page.after`).
+    async fn groups_owned(&self, user: UserId, page: Page) -> Result<Vec<Group>>;
+    /// A page of the groups `user` belongs to, owned ones included, oldest first (ids
+    /// after `page.after`).
+    async fn groups_joined(&self, user: UserId, page: Page) -> Result<Vec<Group>>;
     /// Members with their profiles, earliest-joined first.
     async fn members(&self, group: GroupId) -> Result<Vec<Member>>;
     /// `user`'s role in `group`, or `None` if not a member.
     async fn role_of(&self, group: GroupId, user: UserId) -> Result<Option<Role>>;
-    /// Adds a plain member unless the group is full, atomically: concurrent joins never
-    /// exceed the size. Errors: [`crate::Error::GroupFull`], [`crate::Error::NoGroup`],
-    /// [`crate::Error::AlreadyMember`].
-    async fn add_member(&self, group: GroupId, user: UserId, now: i64) -> Result<()>;
+    /// Adds a plain member unless the group is full or the user is banned from it,
+    /// atomically: concurrent joins never exceed the size, and a ban written before the
+    /// join commits keeps the user out. `join_point` is the id of the group's newest message
+    /// as they join (see [`GroupStore::join_point`]). Errors: [`crate::Error::GroupFull`],
+    /// [`crate::Error::NoGroup`], [`crate::Error::AlreadyMember`], [`crate::Error::Banned`].
+    async fn add_member(
+        &self,
+        group: GroupId,
+        user: UserId,
+        join_point: i64,
+        now: i64,
+    ) -> Result<()>;
+    /// The id of the group's newest message when `user` joined (0 for the creator, and for
+    /// memberships older than join points), or `None` if not a member.
+    async fn join_point(&self, group: GroupId, user: UserId) -> Result<Option<i64>>;
+    /// Sets what new members read of the earlier history; false if there is no such group.
+    async fn set_history(
+        &self,
+        group: GroupId,
+        history: HistoryVisibility,
+        now: i64,
+    ) -> Result<bool>;
     /// Removes a member who is not the owner; false if there was no such member.
     async fn remove_member(&self, group: GroupId, user: UserId, now: i64) -> Result<bool>;
+    /// Removes a member who is not the owner and bans them from the group, atomically;
+    /// false (and no ban) if there was no such member. `by` is who removed them.
+    async fn ban_member(&self, group: GroupId, user: UserId, by: UserId, now: i64) -> Result<bool>;
+    /// Whether `user` is banned from `group`.
+    async fn is_banned(&self, group: GroupId, user: UserId) -> Result<bool>;
+    /// The group's bans with the banned users' profiles, earliest first.
+    async fn bans(&self, group: GroupId) -> Result<Vec<Ban>>;
+    /// Lifts a ban; false if there was none.
+    async fn unban(&self, group: GroupId, user: UserId) -> Result<bool>;
     /// Sets a non-owner member's role; false if there was no such member.
     async fn set_role(&self, group: GroupId, user: UserId, role: Role, now: i64) -> Result<bool>;
     /// Makes `successor` the owner and removes `owner`, atomically; false (and no change)
@@ -150,10 +196,24 @@ pub trait GroupStore: Send + Sync {
         successor: UserId,
         now: i64,
     ) -> Result<bool>;
-    /// Dissolves the group if `owner` owns it and is its only member; false otherwise.
+    /// Dissolves the group, with its bans, if `owner` owns it and is its only member;
+    /// false otherwise.
     async fn dissolve_if_alone(&self, group: GroupId, owner: UserId) -> Result<bool>;
-    /// Dissolves the group whoever is in it.
+    /// Dissolves the group, with its bans, whoever is in it.
     async fn dissolve(&self, group: GroupId) -> Result<()>;
+}
+
+/// What each user has uploaded, counted against the upload quotas.
+#[async_trait]
+pub trait UploadStore: Send + Sync {
+    /// Counts `bytes` against `user`'s quotas unless that takes them past one, atomically:
+    /// concurrent uploads never pass a quota together. `day` is today's number (days since
+    /// 1970-01-01, UTC); the daily count starts again on a new day. Errors:
+    /// [`crate::Error::QuotaExceeded`], naming the quota.
+    async fn reserve_upload(&self, user: UserId, bytes: u64, day: i64, quota: Quota) -> Result<()>;
+    /// Gives back what [`UploadStore::reserve_upload`] counted for a file that was not
+    /// stored after all.
+    async fn release_upload(&self, user: UserId, bytes: u64, day: i64) -> Result<()>;
 }
 
 /// Message history.
@@ -177,23 +237,32 @@ pub trait MessageStore: Send + Sync {
         Ok(appended)
     }
     /// Up to `limit` messages of the conversation sent after `after_ms` (unix
-    /// milliseconds), oldest first.
+    /// milliseconds) with an id above `above_id` (a group member's join point; 0 for all),
+    /// oldest first.
     async fn after(
         &self,
         conversation: &Conversation,
         after_ms: i64,
+        above_id: i64,
         limit: u32,
     ) -> Result<Vec<Message>>;
-    /// The `limit` newest messages with an id below `before_id`, returned oldest first.
+    /// The `limit` newest messages with an id below `before_id` and above `above_id`,
+    /// returned oldest first.
     async fn before(
         &self,
         conversation: &Conversation,
         before_id: i64,
+        above_id: i64,
         limit: u32,
     ) -> Result<Vec<Message>>;
-    /// Every message of the conversation from the oldest one unread by `reader` on,
-    /// oldest first (empty when nothing is unread).
-    async fn unread(&self, conversation: &Conversation, reader: UserId) -> Result<Vec<Message>>;
+    /// Up to `limit` messages of the conversation from the oldest one unread by `reader`
+    /// on, oldest first (empty when nothing is unread).
+    async fn unread(
+        &self,
+        conversation: &Conversation,
+        reader: UserId,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
     /// Marks the messages to `reader` with ids up to `up_to` read; returns how many changed.
     async fn mark_read(
         &self,
@@ -220,6 +289,8 @@ pub struct Stores {
     pub friends: Arc<dyn FriendStore>,
     /// Groups.
     pub groups: Arc<dyn GroupStore>,
+    /// Upload quotas.
+    pub uploads: Arc<dyn UploadStore>,
     /// Message history.
     pub messages: Arc<dyn MessageStore>,
 }
@@ -241,6 +312,7 @@ impl Stores {
             codes: store.clone(),
             friends: store.clone(),
             groups: store.clone(),
+            uploads: store.clone(),
             messages: store,
         }
     }

@@ -487,6 +487,7 @@ impl MessageStore for MongoMessages {
         &self,
         conversation: &Conversation,
         after_ms: i64,
+        above_id: i64,
         limit: u32,
     ) -> Result<Vec<Message>> {
         // MongoDB reads a limit of 0 as "no limit"; SQL's LIMIT 0 returns nothing.
@@ -498,7 +499,11 @@ impl MessageStore for MongoMessages {
             .limit(i64::from(limit))
             .build();
         self.list(
-            doc! { "conv": conversation.key(), "sent_at": { "$gt": after_ms } },
+            doc! {
+                "conv": conversation.key(),
+                "sent_at": { "$gt": after_ms },
+                "_id": { "$gt": above_id },
+            },
             options,
         )
         .await
@@ -508,6 +513,7 @@ impl MessageStore for MongoMessages {
         &self,
         conversation: &Conversation,
         before_id: i64,
+        above_id: i64,
         limit: u32,
     ) -> Result<Vec<Message>> {
         if limit == 0 {
@@ -520,7 +526,10 @@ impl MessageStore for MongoMessages {
             .build();
         let mut page = self
             .list(
-                doc! { "conv": conversation.key(), "_id": { "$lt": before_id } },
+                doc! {
+                    "conv": conversation.key(),
+                    "_id": { "$lt": before_id, "$gt": above_id },
+                },
                 options,
             )
             .await?;
@@ -528,7 +537,12 @@ impl MessageStore for MongoMessages {
         Ok(page)
     }
 
-    async fn unread(&self, conversation: &Conversation, reader: UserId) -> Result<Vec<Message>> {
+    async fn unread(
+        &self,
+        conversation: &Conversation,
+        reader: UserId,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
         let key = conversation.key();
         let oldest = self
             .messages
@@ -539,7 +553,10 @@ impl MessageStore for MongoMessages {
         let Some(oldest) = oldest else {
             return Ok(Vec::new());
         };
-        let options = FindOptions::builder().sort(doc! { "_id": 1 }).build();
+        let options = FindOptions::builder()
+            .sort(doc! { "_id": 1 })
+            .limit(i64::from(limit))
+            .build();
         self.list(doc! { "conv": key, "_id": { "$gte": oldest.id } }, options)
             .await
     }

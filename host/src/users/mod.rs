@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rand::Rng;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::bus::{Bus, Event};
 use crate::config::{Config, RegistrationMode};
@@ -21,6 +21,7 @@ use crate::store::{PendingCode, Stores};
 use crate::tokens::{self, TokenKeys, TokenKind};
 use crate::uploads::{ReceivedFile, Uploads};
 
+pub mod names;
 pub mod rules;
 
 /// A user's numeric id.
@@ -184,6 +185,9 @@ pub struct UserService {
     /// A digest to check against when the user does not exist, so a login costs the same
     /// time whether or not the name is registered.
     decoy: Arc<OnceCell<String>>,
+    /// Permits for bcrypt work: a flood of logins queues here instead of taking every
+    /// blocking thread and core from the rest of the server.
+    bcrypt: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for UserService {
@@ -228,6 +232,9 @@ impl UserService {
                 resend_interval_secs: config.email.resend_interval_secs,
             },
             decoy: Arc::new(OnceCell::new()),
+            bcrypt: Arc::new(Semaphore::new(bcrypt_permits(
+                config.throttle.bcrypt_concurrency,
+            ))),
         }
     }
 
@@ -256,7 +263,7 @@ impl UserService {
         if self.stores.users.user_by_name(username).await?.is_some() {
             return Err(Error::Conflict(Conflict::Username));
         }
-        let digest = hash_password(password, self.policy.bcrypt_cost).await?;
+        let digest = hash_password(&self.bcrypt, password, self.policy.bcrypt_cost).await?;
         self.stores
             .users
             .create_user(
@@ -315,6 +322,13 @@ impl UserService {
     pub async fn authenticate(&self, token: &str) -> Result<Caller> {
         let (user, _) = self.verified(token, TokenKind::Access).await?;
         Ok(Caller { id: user.id })
+    }
+
+    /// The user of an access token and when it expires (unix seconds): sockets close then
+    /// unless the client renews them with a fresh token.
+    pub async fn authenticate_until(&self, token: &str) -> Result<(Caller, i64)> {
+        let (user, claims) = self.verified(token, TokenKind::Access).await?;
+        Ok((Caller { id: user.id }, claims.exp))
     }
 
     /// A token's claims and its user, who must still exist at the token's version.
@@ -380,15 +394,20 @@ impl UserService {
     }
 
     /// Mails a 6-digit code to `email` for the caller, unless one was sent too recently.
+    ///
+    /// The answer never tells whether the address belongs to another account. If it does,
+    /// a code is stored all the same but never mailed, and its digest is of a secret no one
+    /// learns, so no code matches it; the address's owner is mailed a notice instead. Both
+    /// paths store a code and send one mail, so the resend throttles and every later answer
+    /// are alike.
     pub async fn send_email_code(&self, caller: Caller, email: &str) -> Result<()> {
         let normalized = rules::email(email)?;
         let index = self.cipher.blind_index(&normalized);
         let me = self.existing(caller.id).await?;
-        if let Some(other) = self.owner_of_email(&index).await? {
-            if other != me.id {
-                return Err(Error::Conflict(Conflict::Email));
-            }
-        }
+        let taken = self
+            .owner_of_email(&index)
+            .await?
+            .is_some_and(|owner| owner != me.id);
         let now = tokens::now();
         let interval = i64::try_from(self.policy.resend_interval_secs).unwrap_or(i64::MAX);
         if let Some(sent) = self.stores.codes.last_sent_to(&index, me.id).await? {
@@ -399,10 +418,16 @@ impl UserService {
             }
         }
         let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
+        let code_digest = if taken {
+            let unguessable = hex::encode(rand::rngs::OsRng.gen::<[u8; 32]>());
+            self.code_digest(me.id, &unguessable)
+        } else {
+            self.code_digest(me.id, &code)
+        };
         let pending = PendingCode {
             user: me.id,
             email_index: index,
-            code_digest: self.code_digest(me.id, &code),
+            code_digest,
             expires_at: now + i64::try_from(self.policy.code_ttl_secs).unwrap_or(i64::MAX / 2),
             attempts: 0,
             sent_at: now,
@@ -416,11 +441,14 @@ impl UserService {
                 retry_after: retry_after.max(1),
             });
         }
-        if let Err(err) = self
-            .mailer
-            .send_code(&normalized, &code, self.policy.code_ttl_secs)
-            .await
-        {
+        let sent = if taken {
+            self.mailer.send_address_notice(&normalized).await
+        } else {
+            self.mailer
+                .send_code(&normalized, &code, self.policy.code_ttl_secs)
+                .await
+        };
+        if let Err(err) = sent {
             // A code that never arrived must not block the next try.
             self.stores.codes.delete_code(me.id).await?;
             return Err(Error::Internal(err));
@@ -469,7 +497,18 @@ impl UserService {
         };
         change.avatar = avatar_url.clone();
         change.now = now_millis();
-        self.stores.users.update_profile(me.id, change).await?;
+        if let Err(err) = self.stores.users.update_profile(me.id, change).await {
+            // The new avatar file is shown by no one.
+            if let Some(url) = &avatar_url {
+                self.uploads.discard_avatar(url).await;
+            }
+            return Err(err);
+        }
+        if avatar_url.is_some() {
+            // Avatar files get fresh names and only their account shows them, so the
+            // replaced one is shown by no one any more.
+            self.uploads.discard_avatar(&me.avatar).await;
+        }
         Ok(avatar_url)
     }
 
@@ -501,8 +540,9 @@ impl UserService {
                 "the verification code was sent to a different address",
             ));
         }
+        // A void code (expired, or too many wrong tries) stays stored until a new one
+        // replaces it: its send time is what holds the resend throttle.
         if pending.expires_at < tokens::now() {
-            self.stores.codes.delete_code(user).await?;
             return Err(Error::VerificationFailed(
                 "the verification code has expired",
             ));
@@ -514,7 +554,6 @@ impl UserService {
         if !bool::from(given.as_bytes().ct_eq(pending.code_digest.as_bytes())) {
             let attempts = self.stores.codes.record_wrong_attempt(user).await?;
             if attempts >= self.policy.max_attempts {
-                self.stores.codes.delete_code(user).await?;
                 return Err(Error::TooManyAttempts);
             }
             return Err(Error::VerificationFailed("the verification code is wrong"));
@@ -550,7 +589,7 @@ impl UserService {
             Some(user) => user.password_digest.clone(),
             None => self.decoy_digest().await?,
         };
-        let matches = verify_password(password, digest).await?;
+        let matches = verify_password(&self.bcrypt, password, digest).await?;
         match user {
             Some(user) if matches => Ok(user),
             _ => Err(Error::BadCredentials),
@@ -560,7 +599,7 @@ impl UserService {
     async fn decoy_digest(&self) -> Result<String> {
         let cost = self.policy.bcrypt_cost;
         self.decoy
-            .get_or_try_init(|| hash_password("decoy password for timing", cost))
+            .get_or_try_init(|| hash_password(&self.bcrypt, "decoy password for timing", cost))
             .await
             .cloned()
     }
@@ -599,19 +638,49 @@ impl UserService {
     }
 }
 
-/// bcrypt on the blocking pool, so hashing never stalls the async workers.
-async fn hash_password(password: &str, cost: u32) -> Result<String> {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
-        .await
-        .map_err(|e| Error::Internal(anyhow::Error::new(e).context("password hashing task")))?
-        .map_err(|e| Error::Internal(anyhow::Error::new(e).context("hashing a password")))
+/// How many bcrypt computations may run at once: `configured`, or one per core for 0.
+fn bcrypt_permits(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
-async fn verify_password(password: &str, digest: String) -> Result<bool> {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || bcrypt::verify(password, &digest))
+/// Runs `work` on the blocking pool once a bcrypt permit is free, so hashing never stalls
+/// the async workers and at most the permitted number of hashes run at once. The permit
+/// goes with the work: a request given up mid-hash still holds it until the hash ends.
+async fn bcrypt_work<T: Send + 'static>(
+    permits: &Arc<Semaphore>,
+    what: &'static str,
+    work: impl FnOnce() -> bcrypt::BcryptResult<T> + Send + 'static,
+) -> Result<T> {
+    let permit = permits
+        .clone()
+        .acquire_owned()
         .await
-        .map_err(|e| Error::Internal(anyhow::Error::new(e).context("password check task")))?
-        .map_err(|e| Error::Internal(anyhow::Error::new(e).context("checking a password")))
+        .map_err(|e| Error::Internal(anyhow::Error::new(e).context("the bcrypt permits")))?;
+    tokio::task::spawn_blocking(move || {
+        let done = work();
+        drop(permit);
+        done
+    })
+    .await
+    .map_err(|e| Error::Internal(anyhow::Error::new(e).context(what)))?
+    .map_err(|e| Error::Internal(anyhow::Error::new(e).context(what)))
+}
+
+async fn hash_password(permits: &Arc<Semaphore>, password: &str, cost: u32) -> Result<String> {
+    let password = password.to_owned();
+    bcrypt_work(permits, "hashing a password", move || {
+        bcrypt::hash(password, cost)
+    })
+    .await
+}
+
+async fn verify_password(permits: &Arc<Semaphore>, password: &str, digest: String) -> Result<bool> {
+    let password = password.to_owned();
+    bcrypt_work(permits, "checking a password", move || {
+        bcrypt::verify(password, &digest)
+    })
+    .await
 }

@@ -6,6 +6,7 @@
 //! A frame is encoded once per event and the same bytes are queued on every socket.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::bus::{Bus, Event, SocketRef};
 use crate::groups::GroupId;
 use crate::users::UserId;
+use crate::ws::limits::{Census, Refused, SocketCaps, UserRate};
 use crate::ws::protocol::ServerFrame;
 
 /// What a socket is bound to.
@@ -99,6 +101,7 @@ pub struct QueueLimits {
 struct Entry {
     user: UserId,
     kind: SocketKind,
+    address: Option<IpAddr>,
     tx: mpsc::Sender<Utf8Bytes>,
     kill: Arc<Kill>,
     backlog: Arc<Backlog>,
@@ -109,6 +112,7 @@ struct Registry {
     sockets: HashMap<u64, Entry>,
     by_user: HashMap<UserId, Vec<u64>>,
     by_group: HashMap<GroupId, Vec<u64>>,
+    census: Census,
 }
 
 /// A registered socket: its id, its queue and its kill switch.
@@ -123,9 +127,27 @@ pub struct Registration {
     pub backlog: Arc<Backlog>,
 }
 
+/// A socket asking to join the hub.
+#[derive(Debug, Clone, Copy)]
+pub struct Admission {
+    /// Its user.
+    pub user: UserId,
+    /// What it is bound to.
+    pub kind: SocketKind,
+    /// The client's address, when known.
+    pub address: Option<IpAddr>,
+    /// The bounds of its outbound queue.
+    pub queue: QueueLimits,
+}
+
+/// How often the per-user send limiter forgets users who have been quiet.
+const RATE_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The sockets of this node.
 pub struct Hub {
     node: u64,
+    caps: SocketCaps,
+    user_rate: UserRate,
     next: AtomicU64,
     registry: Mutex<Registry>,
     shutdown: watch::Sender<bool>,
@@ -141,14 +163,34 @@ impl std::fmt::Debug for Hub {
 }
 
 impl Hub {
-    /// A hub for node `node` that delivers what `bus` carries.
-    pub fn start(node: u64, bus: &Arc<dyn Bus>) -> Arc<Self> {
+    /// A hub for node `node` that delivers what `bus` carries, admitting sockets within
+    /// `caps` and sends within `user_rate`.
+    pub fn start(
+        node: u64,
+        bus: &Arc<dyn Bus>,
+        caps: SocketCaps,
+        user_rate: UserRate,
+    ) -> Arc<Self> {
+        let sweep = user_rate.clone();
         let hub = Arc::new(Self {
             node,
+            caps,
+            user_rate,
             next: AtomicU64::new(1),
             registry: Mutex::new(Registry::default()),
             shutdown: watch::channel(false).0,
             tracker: TaskTracker::new(),
+        });
+        let weak = Arc::downgrade(&hub);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RATE_SWEEP_EVERY);
+            loop {
+                tick.tick().await;
+                if weak.strong_count() == 0 {
+                    return;
+                }
+                sweep.sweep();
+            }
         });
         let mut events = bus.subscribe();
         let weak = Arc::downgrade(&hub);
@@ -172,6 +214,11 @@ impl Hub {
     /// This node's id.
     pub fn node(&self) -> u64 {
         self.node
+    }
+
+    /// The limit on sends per user across their sockets.
+    pub fn user_rate(&self) -> &UserRate {
+        &self.user_rate
     }
 
     /// Sessions register here; the tracker lets shutdown wait for them.
@@ -198,8 +245,17 @@ impl Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds a socket with an outbound queue of these bounds.
-    pub fn register(&self, user: UserId, kind: SocketKind, queue: QueueLimits) -> Registration {
+    /// Adds a socket, unless its user or its address already holds as many as allowed.
+    pub fn register(&self, admission: Admission) -> Result<Registration, Refused> {
+        let Admission {
+            user,
+            kind,
+            address,
+            queue,
+        } = admission;
+        let mut reg = self.lock();
+        let open = reg.by_user.get(&user).map_or(0, Vec::len);
+        reg.census.admit(open, address, self.caps)?;
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(queue.frames.max(1));
         let kill = Arc::new(Kill::default());
@@ -207,12 +263,13 @@ impl Hub {
             bytes: AtomicUsize::new(0),
             limit: queue.bytes,
         });
-        let mut reg = self.lock();
+        reg.census.add(address);
         reg.sockets.insert(
             id,
             Entry {
                 user,
                 kind,
+                address,
                 tx,
                 kill: kill.clone(),
                 backlog: backlog.clone(),
@@ -222,7 +279,7 @@ impl Hub {
         if let SocketKind::Group(g) = kind {
             reg.by_group.entry(g).or_default().push(id);
         }
-        Registration {
+        Ok(Registration {
             socket: SocketRef {
                 node: self.node,
                 socket: id,
@@ -230,7 +287,7 @@ impl Hub {
             rx,
             kill,
             backlog,
-        }
+        })
     }
 
     /// Removes a socket.
@@ -239,6 +296,7 @@ impl Hub {
         let Some(entry) = reg.sockets.remove(&id) else {
             return;
         };
+        reg.census.remove(entry.address);
         if let Some(list) = reg.by_user.get_mut(&entry.user) {
             list.retain(|s| *s != id);
             if list.is_empty() {
@@ -321,6 +379,14 @@ impl Hub {
                     }
                 }
             }
+            Event::Resync => {
+                for entry in reg.sockets.values() {
+                    entry.kill.fire(
+                        1013,
+                        "messages may have been missed: reconnect and read history",
+                    );
+                }
+            }
             Event::Removed { group, user } => {
                 for id in reg.by_group.get(group).into_iter().flatten() {
                     if let Some(entry) = reg.sockets.get(id) {
@@ -387,18 +453,21 @@ mod tests {
     #[tokio::test]
     async fn a_queue_past_its_byte_bound_closes_the_socket() {
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
-        let hub = Hub::start(1, &bus);
+        let hub = Hub::start(1, &bus, SocketCaps::unlimited(), UserRate::new(100, 100));
         let one = ServerFrame::Direct(&message(1, &"x".repeat(100)))
             .encode()
             .len();
-        let mut reg = hub.register(
-            2,
-            SocketKind::Inbox,
-            QueueLimits {
-                frames: 100,
-                bytes: 2 * one,
-            },
-        );
+        let mut reg = hub
+            .register(Admission {
+                user: 2,
+                kind: SocketKind::Inbox,
+                address: None,
+                queue: QueueLimits {
+                    frames: 100,
+                    bytes: 2 * one,
+                },
+            })
+            .expect("admitted");
         for id in 1..=3 {
             bus.publish(Event::Direct {
                 message: message(id, &"x".repeat(100)),
@@ -419,5 +488,41 @@ mod tests {
         }
         assert_eq!(queued, 2);
         assert_eq!(reg.backlog.bytes(), 0);
+    }
+
+    /// A user at their cap, or an address at its cap, is refused with 1008; a socket that
+    /// leaves frees its place.
+    #[tokio::test]
+    async fn sockets_past_a_cap_are_refused_until_one_leaves() {
+        let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
+        let caps = SocketCaps {
+            per_user: 2,
+            per_address: 3,
+        };
+        let hub = Hub::start(1, &bus, caps, UserRate::new(100, 100));
+        let ip: IpAddr = [192, 0, 2, 1].into();
+        let admit = |user: UserId| Admission {
+            user,
+            kind: SocketKind::Inbox,
+            address: Some(ip),
+            queue: QueueLimits {
+                frames: 8,
+                bytes: 1 << 16,
+            },
+        };
+        let first = hub.register(admit(1)).expect("first");
+        let _second = hub.register(admit(1)).expect("second");
+        let refused = hub.register(admit(1)).err().expect("third of one user");
+        assert_eq!(refused.code, 1008);
+        assert!(refused.reason.contains("user"));
+        let _other = hub.register(admit(2)).expect("another user, same address");
+        let refused = hub
+            .register(admit(3))
+            .err()
+            .expect("fourth from one address");
+        assert!(refused.reason.contains("address"));
+        hub.unregister(first.socket.socket);
+        assert!(hub.register(admit(3)).is_ok(), "a place was freed");
+        assert_eq!(hub.len(), 3);
     }
 }

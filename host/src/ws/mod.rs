@@ -4,6 +4,7 @@
 //! an HTTP answer in the envelope instead of a socket.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
@@ -11,11 +12,13 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::api::throttle::ClientAddr;
 use crate::api::AppState;
 use crate::error::{Error, Result};
 use crate::users::Caller;
 
 pub mod hub;
+pub mod limits;
 pub mod protocol;
 pub mod session;
 
@@ -49,13 +52,13 @@ fn id_param(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>> {
     }
 }
 
-/// The caller, from the `Authorization` header or the `token` query parameter; a `uid`
-/// parameter must name the same user.
+/// The caller, from the `Authorization` header or the `token` query parameter, and when
+/// that token expires (unix seconds); a `uid` parameter must name the same user.
 async fn caller(
     state: &AppState,
     headers: &HeaderMap,
     q: &HashMap<String, String>,
-) -> Result<Caller> {
+) -> Result<(Caller, i64)> {
     let token = match crate::api::auth::bearer(headers)? {
         Some(token) => token,
         None => q
@@ -64,13 +67,20 @@ async fn caller(
             .cloned()
             .ok_or(Error::MissingToken)?,
     };
-    let caller = state.users.authenticate(&token).await?;
+    let (caller, expires) = state.users.authenticate_until(&token).await?;
     if let Some(uid) = q.get("uid").filter(|u| !u.is_empty()) {
         if uid.trim() != caller.id.to_string() {
             return Err(Error::InvalidToken("uid does not match the token's user"));
         }
     }
-    Ok(caller)
+    Ok((caller, expires))
+}
+
+/// Who is connecting and from where.
+struct Client {
+    caller: Caller,
+    expires: i64,
+    address: Option<IpAddr>,
 }
 
 fn upgrade(
@@ -83,11 +93,12 @@ fn upgrade(
 pub async fn private(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientAddr(address): ClientAddr,
     RawQuery(raw): RawQuery,
     ws: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response> {
     let q = query(raw)?;
-    let caller = caller(&state, &headers, &q).await?;
+    let (caller, expires) = caller(&state, &headers, &q).await?;
     let kind = match id_param(&q, "toUid")? {
         None => SocketKind::Inbox,
         Some(peer) if peer == caller.id => return Err(Error::invalid("toUid cannot be yourself")),
@@ -99,18 +110,24 @@ pub async fn private(
         }
     };
     let ws = upgrade(ws)?;
-    Ok(start(state, ws, caller, kind, true))
+    let client = Client {
+        caller,
+        expires,
+        address: Some(address),
+    };
+    Ok(start(state, ws, client, kind, true))
 }
 
 /// `GET /chat/group_ws?group_id=G`: a member's socket for group G.
 pub async fn group(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientAddr(address): ClientAddr,
     RawQuery(raw): RawQuery,
     ws: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response> {
     let q = query(raw)?;
-    let caller = caller(&state, &headers, &q).await?;
+    let (caller, expires) = caller(&state, &headers, &q).await?;
     let group = id_param(&q, "group_id")?.ok_or_else(|| Error::invalid("group_id is required"))?;
     if !state.chat.is_member(group, caller.id).await? {
         let mut response = Error::NoGroup("no such group, or not a member of it").into_response();
@@ -118,21 +135,29 @@ pub async fn group(
         return Ok(response);
     }
     let ws = upgrade(ws)?;
-    Ok(start(state, ws, caller, SocketKind::Group(group), false))
+    let client = Client {
+        caller,
+        expires,
+        address: Some(address),
+    };
+    Ok(start(state, ws, client, SocketKind::Group(group), false))
 }
 
 fn start(
     state: AppState,
     ws: WebSocketUpgrade,
-    caller: Caller,
+    client: Client,
     kind: SocketKind,
     welcome: bool,
 ) -> Response {
     let limits = state.chat_limits.clone();
     let hub = state.hub.clone();
     let session = session::Session {
-        user: caller.id,
+        user: client.caller.id,
         kind,
+        address: client.address,
+        token_expires: client.expires,
+        renewal: std::sync::Arc::new(state.users.clone()),
         chat: state.chat.clone(),
         hub: hub.clone(),
         limits: limits.clone(),

@@ -45,10 +45,16 @@ pub enum ClientFrame {
         /// Which page.
         page: Page,
     },
-    /// Type 3 (private sockets): everything unread, then marked read.
+    /// Type 3 (private sockets): a page of unread messages, then marked read.
     Unread {
         /// The peer, on an inbox socket.
         to: Option<UserId>,
+    },
+    /// Type 9: a fresh access token for this socket, before the one it opened with
+    /// expires.
+    Renew {
+        /// The new access token.
+        token: String,
     },
 }
 
@@ -88,6 +94,28 @@ struct RawFrame {
     sender: Option<Value>,
 }
 
+impl RawFrame {
+    fn read(body: &str) -> Result<Self, BadFrame> {
+        // The common case, an object of the right shape, is read in one pass; anything
+        // else (a repeated key, say) is read again as a plain value to say exactly what is
+        // wrong.
+        let direct = body
+            .trim_start()
+            .starts_with('{')
+            .then(|| serde_json::from_str::<RawFrame>(body).ok())
+            .flatten();
+        match direct {
+            Some(raw) => Ok(raw),
+            None => match serde_json::from_str::<Value>(body) {
+                Ok(Value::Object(map)) => serde_json::from_value(Value::Object(map))
+                    .map_err(|err| BadFrame::new(format!("invalid frame: {err}"))),
+                Ok(_) => Err(BadFrame::new("a frame must be a JSON object")),
+                Err(err) => Err(BadFrame::new(format!("invalid JSON: {err}"))),
+            },
+        }
+    }
+}
+
 impl ClientFrame {
     /// Reads a text frame of a private socket (`group` false) or a group socket.
     pub fn parse(body: &str, max_bytes: usize, group: bool) -> Result<Self, BadFrame> {
@@ -96,22 +124,7 @@ impl ClientFrame {
                 "frame larger than {max_bytes} bytes"
             )));
         }
-        // The common case, an object of the right shape, is read in one pass; anything
-        // else is read again as a plain value to say exactly what is wrong.
-        let direct = body
-            .trim_start()
-            .starts_with('{')
-            .then(|| serde_json::from_str::<RawFrame>(body).ok())
-            .flatten();
-        let raw: RawFrame = match direct {
-            Some(raw) => raw,
-            None => match serde_json::from_str::<Value>(body) {
-                Ok(Value::Object(map)) => serde_json::from_value(Value::Object(map))
-                    .map_err(|err| BadFrame::new(format!("invalid frame: {err}")))?,
-                Ok(_) => return Err(BadFrame::new("a frame must be a JSON object")),
-                Err(err) => return Err(BadFrame::new(format!("invalid JSON: {err}"))),
-            },
-        };
+        let raw = RawFrame::read(body)?;
         let client_id = text_value(&raw.client_id, "client_id").map_err(BadFrame::new)?;
         if client_id
             .as_ref()
@@ -123,9 +136,9 @@ impl ClientFrame {
         }
         let to = id_value(&raw.to, "to").map_err(BadFrame::new)?;
         let kinds = if group {
-            "1 send, 2 history"
+            "1 send, 2 history, 9 renew"
         } else {
-            "1 send, 2 history, 3 unread"
+            "1 send, 2 history, 3 unread, 9 renew"
         };
         match raw.kind {
             Some(1) => Self::send(&raw, to, client_id),
@@ -138,6 +151,12 @@ impl ClientFrame {
                 Ok(ClientFrame::History { to, page })
             }
             Some(3) if !group => Ok(ClientFrame::Unread { to }),
+            Some(9) => match text_value(&raw.content, "content").map_err(BadFrame::new)? {
+                Some(token) if !token.trim().is_empty() => Ok(ClientFrame::Renew {
+                    token: token.trim().to_owned(),
+                }),
+                _ => Err(BadFrame::new("content must hold the new access token")),
+            },
             Some(other) => Err(BadFrame::new(format!("unknown type {other}: {kinds}"))),
             None => Err(BadFrame::new(format!("type is required: {kinds}"))),
         }
@@ -170,7 +189,8 @@ impl ClientFrame {
 /// The `client_id` of a frame that may be malformed in other ways (for refusals during
 /// shutdown, which answer whatever arrived).
 pub fn client_id_of(body: &str) -> Option<String> {
-    let raw: RawFrame = serde_json::from_str(body).ok()?;
+    // Read as `parse` reads, so every frame it accepts has its client_id answered.
+    let raw = RawFrame::read(body).ok()?;
     text_value(&raw.client_id, "client_id").ok().flatten()
 }
 
@@ -263,6 +283,13 @@ pub enum ServerFrame<'a> {
     },
     /// The end of a history or unread listing (50003).
     End,
+    /// An unread listing that stopped at its page: more remain, ask again (50002).
+    MoreUnread,
+    /// The socket's token was renewed; it now expires at `expires` (unix seconds, 50002).
+    Renewed {
+        /// The new expiry.
+        expires: i64,
+    },
 }
 
 /// `{"from","code","content"}` with the optional fields seed clients ignore.
@@ -281,6 +308,10 @@ struct Plain<'a> {
     group_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    more: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires: Option<i64>,
 }
 
 impl<'a> Plain<'a> {
@@ -298,6 +329,8 @@ impl<'a> Plain<'a> {
             timestamp: None,
             group_id: None,
             client_id: None,
+            more: None,
+            expires: None,
         }
     }
 }
@@ -337,6 +370,10 @@ struct GroupDelivery<'a> {
 const WELCOME: &str = "已连接至服务器";
 /// The seed's text of the end of a listing.
 const END: &str = "到底了";
+/// The last frame of an unread page when more remain.
+const MORE_UNREAD: &str = "more unread: send type 3 again";
+/// The answer to a renewed token.
+const RENEWED: &str = "token renewed";
 
 impl ServerFrame<'_> {
     /// The frame as JSON text, ready to be written to any number of sockets.
@@ -402,6 +439,14 @@ impl ServerFrame<'_> {
                 ..Plain::new(Code::WsOk, "发送成功")
             }),
             ServerFrame::End => to_json(&Plain::new(Code::WsEnd, END)),
+            ServerFrame::MoreUnread => to_json(&Plain {
+                more: Some(true),
+                ..Plain::new(Code::WsOk, MORE_UNREAD)
+            }),
+            ServerFrame::Renewed { expires } => to_json(&Plain {
+                expires: Some(expires),
+                ..Plain::new(Code::WsOk, RENEWED)
+            }),
         };
         Utf8Bytes::from(json)
     }
@@ -466,6 +511,14 @@ mod tests {
             parse(r#"{"type":3,"to":2}"#, false),
             Ok(ClientFrame::Unread { to: Some(2) })
         );
+        for group in [false, true] {
+            assert_eq!(
+                parse(r#"{"type":9,"content":" eyJ.a.b "}"#, group),
+                Ok(ClientFrame::Renew {
+                    token: "eyJ.a.b".into()
+                })
+            );
+        }
     }
 
     #[test]
@@ -477,6 +530,9 @@ mod tests {
         assert!(reason(r#"{"type":1}"#, false).contains("content is required"));
         assert!(reason(r#"{"type":1,"content":5}"#, false).contains("content must be a string"));
         assert!(reason(r#"{"type":3}"#, true).contains("unknown type 3: 1 send, 2 history"));
+        assert!(reason(r#"{"type":9}"#, false).contains("new access token"));
+        assert!(reason(r#"{"type":9,"content":"  "}"#, true).contains("new access token"));
+        assert!(reason(r#"{"type":9,"content":7}"#, true).contains("content must be a string"));
         assert!(reason(r#"{"content":"x"}"#, false).contains("type is required"));
         assert!(reason(r#"{"type":1,"content":"x","to":-1}"#, false).contains("positive"));
         let long = format!(
@@ -486,6 +542,18 @@ mod tests {
         assert!(reason(&long, false).contains("at most 128"));
         let big = format!(r#"{{"type":1,"content":"{}"}}"#, "x".repeat(2000));
         assert!(reason(&big, false).contains("larger than 1024"));
+    }
+
+    #[test]
+    fn client_id_of_reads_what_parse_reads() {
+        // A repeated key fails the one-pass read; the second reading keeps the last value.
+        let body = r#"{"type":1,"content":"hi","to":"7","to":"8","client_id":"c1"}"#;
+        assert_eq!(parse(body, false).expect(body).client_id(), Some("c1"));
+        assert_eq!(client_id_of(body).as_deref(), Some("c1"));
+        assert_eq!(
+            client_id_of(r#"{"type":99,"client_id":"c3"}"#).as_deref(),
+            Some("c3")
+        );
     }
 
     fn message() -> Message {
@@ -564,6 +632,18 @@ mod tests {
         assert_eq!(
             decoded(ServerFrame::End),
             json!({"from": "", "code": 50003, "content": "到底了"})
+        );
+        assert_eq!(
+            decoded(ServerFrame::MoreUnread),
+            json!({"from": "", "code": 50002, "content": "more unread: send type 3 again",
+                   "more": true})
+        );
+        assert_eq!(
+            decoded(ServerFrame::Renewed {
+                expires: 1_800_000_000
+            }),
+            json!({"from": "", "code": 50002, "content": "token renewed",
+                   "expires": 1_800_000_000})
         );
     }
 }

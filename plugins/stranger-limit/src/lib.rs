@@ -6,6 +6,12 @@
 //! When S writes to P, P's counter towards S is cleared (S has just replied to P), then S's
 //! counter towards P goes up by one; above `limit`, the message is refused. Group messages
 //! are never counted.
+//!
+//! Counters expire as in the seed: a counted message gives its counter 90 days from now,
+//! a refused one 30 days (so a refused sender may write again 30 days after their last
+//! try). Every counter expiring keeps the store to conversations that are still going; the
+//! store's bound drops the least recently used counters first, should a flood of strangers
+//! fill it.
 
 use std::time::Duration;
 
@@ -43,8 +49,13 @@ confab_plugin_sdk::export!(StrangerLimit);
 struct Settings {
     /// How many messages a user may send before the other side replies.
     limit: u32,
-    /// How long a count lasts, from the first unanswered message; 0 keeps it until a reply.
-    window_secs: u64,
+    /// How long a count lasts after the last counted message; 0 keeps it until a reply.
+    /// `window_secs` is its older name.
+    #[serde(alias = "window_secs")]
+    counted_ttl_secs: u64,
+    /// How long a refused sender stays refused after their last refused message; 0 keeps
+    /// them refused until a reply.
+    refused_ttl_secs: u64,
     /// The code a refused sender sees.
     code: u32,
     /// The reason a refused sender sees.
@@ -55,7 +66,8 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             limit: 3,
-            window_secs: 0,
+            counted_ttl_secs: COUNTED_TTL_SECS,
+            refused_ttl_secs: REFUSED_TTL_SECS,
             code: 50006,
             reason: "达到限制".to_owned(),
         }
@@ -71,10 +83,25 @@ impl Settings {
         Ok(())
     }
 
-    /// How long a new counter lasts, if it expires at all.
-    fn window(&self) -> Option<Duration> {
-        (self.window_secs > 0).then(|| Duration::from_secs(self.window_secs))
+    /// How long a counter lasts after a counted message, if it expires at all.
+    fn counted_ttl(&self) -> Option<Duration> {
+        ttl(self.counted_ttl_secs)
     }
+
+    /// How long a counter lasts after a refused message, if it expires at all.
+    fn refused_ttl(&self) -> Option<Duration> {
+        ttl(self.refused_ttl_secs)
+    }
+}
+
+/// The seed's expiry of a counter after a counted message: 90 days.
+const COUNTED_TTL_SECS: u64 = 90 * 24 * 60 * 60;
+/// The seed's expiry of a counter after a refused message: 30 days.
+const REFUSED_TTL_SECS: u64 = 30 * 24 * 60 * 60;
+
+/// A number of seconds as an expiry; 0 is none.
+fn ttl(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
 }
 
 /// The counters the rule needs, as a trait so the tests can keep them in a map.
@@ -84,6 +111,8 @@ trait Counters {
     /// Adds one to the counter under `key` (a new counter expires after `ttl`) and returns
     /// the new count.
     fn bump(&mut self, key: &str, ttl: Option<Duration>) -> i64;
+    /// Makes the counter under `key` expire `ttl` from now (never with `None`).
+    fn expire(&mut self, key: &str, ttl: Option<Duration>);
 }
 
 /// The counters in the server's key-value store.
@@ -96,6 +125,10 @@ impl Counters for HostCounters {
 
     fn bump(&mut self, key: &str, ttl: Option<Duration>) -> i64 {
         kv::incr(key, 1, ttl)
+    }
+
+    fn expire(&mut self, key: &str, ttl: Option<Duration>) {
+        kv::expire(key, ttl);
     }
 }
 
@@ -112,10 +145,16 @@ fn decide(message: &Message, settings: &Settings, counters: &mut impl Counters) 
     let sender = message.sender;
     // The sender answers whatever the peer sent: the peer may write freely again.
     counters.clear(&key(peer, sender));
-    let sent = counters.bump(&key(sender, peer), settings.window());
+    let own = key(sender, peer);
+    let sent = counters.bump(&own, settings.counted_ttl());
     if sent > i64::from(settings.limit) {
+        counters.expire(&own, settings.refused_ttl());
         Verdict::reject(settings.code, settings.reason.as_str())
     } else {
+        // A new counter got its expiry from `bump`; a running one starts it over.
+        if sent > 1 {
+            counters.expire(&own, settings.counted_ttl());
+        }
         Verdict::Allow
     }
 }
@@ -139,6 +178,12 @@ mod tests {
             let entry = self.0.entry(key.to_owned()).or_insert((0, ttl));
             entry.0 += 1;
             entry.0
+        }
+
+        fn expire(&mut self, key: &str, ttl: Option<Duration>) {
+            if let Some(entry) = self.0.get_mut(key) {
+                entry.1 = ttl;
+            }
         }
     }
 
@@ -235,16 +280,34 @@ mod tests {
     }
 
     #[test]
-    fn a_window_gives_new_counters_an_expiry() {
+    fn counters_expire_after_90_days_and_refusals_after_30_as_in_the_seed() {
+        let settings = settings("{}");
         let mut counters = MapCounters::default();
-        decide(
-            &direct(1, 2),
-            &settings(r#"{"window_secs": 60}"#),
-            &mut counters,
-        );
-        decide(&direct(3, 4), &settings("{}"), &mut counters);
+        let days = |n: u64| Some(Duration::from_secs(n * 24 * 60 * 60));
+        decide(&direct(1, 2), &settings, &mut counters);
+        assert_eq!(counters.0[&key(1, 2)], (1, days(90)));
+        decide(&direct(1, 2), &settings, &mut counters);
+        decide(&direct(1, 2), &settings, &mut counters);
+        assert_eq!(counters.0[&key(1, 2)], (3, days(90)));
+        decide(&direct(1, 2), &settings, &mut counters);
+        assert_eq!(counters.0[&key(1, 2)], (4, days(30)), "refused: 30 days");
+    }
+
+    #[test]
+    fn expiries_can_change_and_zero_keeps_a_counter_until_a_reply() {
+        let mut counters = MapCounters::default();
+        let short = settings(r#"{"limit": 1, "counted_ttl_secs": 60, "refused_ttl_secs": 5}"#);
+        decide(&direct(1, 2), &short, &mut counters);
         assert_eq!(counters.0[&key(1, 2)].1, Some(Duration::from_secs(60)));
-        assert_eq!(counters.0[&key(3, 4)].1, None);
+        decide(&direct(1, 2), &short, &mut counters);
+        assert_eq!(counters.0[&key(1, 2)].1, Some(Duration::from_secs(5)));
+        let never = settings(r#"{"counted_ttl_secs": 0, "refused_ttl_secs": 0}"#);
+        decide(&direct(3, 4), &never, &mut counters);
+        decide(&direct(3, 4), &never, &mut counters);
+        assert_eq!(counters.0[&key(3, 4)], (2, None));
+        // The older name of the setting still reads.
+        let old = settings(r#"{"window_secs": 60}"#);
+        assert_eq!(old.counted_ttl(), Some(Duration::from_secs(60)));
     }
 
     #[test]
@@ -265,6 +328,7 @@ mod tests {
             (r#"{"limit": -1}"#, "invalid value"),
             (r#"{"window": 60}"#, "window"),
             (r#"{"window_secs": "1m"}"#, "invalid type"),
+            (r#"{"refused_ttl_secs": -1}"#, "invalid value"),
         ] {
             let error = StrangerLimit::check_config(json).expect_err(json);
             assert!(error.contains(needle), "{json}: {error}");

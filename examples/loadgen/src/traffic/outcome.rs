@@ -108,8 +108,9 @@ impl Refusals {
             .keys()
             .map(|(code, _)| match code {
                 30019 => {
-                    "30019: the per-socket send limit; raise CONFAB_CHAT__MESSAGES_PER_SECOND \
-                     and CONFAB_CHAT__MESSAGE_BURST on the server"
+                    "30019: the send limits; raise CONFAB_CHAT__MESSAGES_PER_SECOND, \
+                     CONFAB_CHAT__MESSAGE_BURST, CONFAB_CHAT__USER_MESSAGES_PER_SECOND and \
+                     CONFAB_CHAT__USER_MESSAGE_BURST on the server"
                 }
                 50006 => {
                     "50006: the stranger-limit plugin; raise its limit with PUT \

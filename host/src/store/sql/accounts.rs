@@ -6,6 +6,7 @@ use sqlx::FromRow;
 use super::SqlStore;
 use crate::error::{Conflict, Error, Result};
 use crate::store::{CodeStore, InviteStore, PendingCode, TokenStore, UserStore};
+use crate::users::names::look_alike_key;
 use crate::users::{NewUser, ProfileChange, User, UserId};
 
 #[derive(FromRow)]
@@ -59,6 +60,8 @@ pub(super) fn conflict_or_internal(err: sqlx::Error) -> Error {
         if db.is_unique_violation() {
             return if db.message().contains("email_index") {
                 Error::Conflict(Conflict::Email)
+            } else if db.message().contains("name_skeleton") {
+                Error::Conflict(Conflict::LookAlike)
             } else {
                 Error::Conflict(Conflict::Username)
             };
@@ -69,6 +72,37 @@ pub(super) fn conflict_or_internal(err: sqlx::Error) -> Error {
 
 pub(super) fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+impl SqlStore {
+    /// Gives every account made before the look-alike key existed its key. An account whose
+    /// key another already holds (two look-alike names registered before) keeps none and is
+    /// logged; it can still sign in, and a new name like it is still refused.
+    pub(super) async fn fill_look_alike_keys(&self) -> anyhow::Result<()> {
+        let missing: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, username FROM users WHERE name_skeleton IS NULL")
+                .fetch_all(&self.write)
+                .await
+                .map_err(anyhow::Error::new)?;
+        for (id, username) in missing {
+            let filled = sqlx::query("UPDATE users SET name_skeleton = ? WHERE id = ?")
+                .bind(look_alike_key(&username))
+                .bind(id)
+                .execute(&self.write)
+                .await;
+            match filled {
+                Ok(_) => {}
+                Err(err) if is_unique_violation(&err) => {
+                    tracing::warn!(
+                        user = id,
+                        "a user name looks like another's; kept without a look-alike key"
+                    );
+                }
+                Err(err) => return Err(anyhow::Error::new(err).context("filling look-alike keys")),
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -89,19 +123,35 @@ impl UserStore for SqlStore {
                 ));
             }
         }
-        sqlx::query(
-            "INSERT INTO users (username, username_key, password_digest, avatar, status, \
-             token_version, created_at, updated_at) VALUES (?, ?, ?, '', ?, 0, ?, ?)",
+        let inserted = sqlx::query(
+            "INSERT INTO users (username, username_key, name_skeleton, password_digest, avatar, \
+             status, token_version, created_at, updated_at) VALUES (?, ?, ?, ?, '', ?, 0, ?, ?)",
         )
         .bind(&user.username)
         .bind(user.username.to_lowercase())
+        .bind(look_alike_key(&user.username))
         .bind(&user.password_digest)
         .bind(&user.status)
         .bind(user.now)
         .bind(user.now)
         .execute(&mut *tx)
         .await
-        .map_err(conflict_or_internal)?;
+        .map_err(conflict_or_internal);
+        if let Err(error) = inserted {
+            // The same name breaks both unique keys, and which one a database names first
+            // varies: the name being taken is the answer that matters.
+            if matches!(error, Error::Conflict(Conflict::LookAlike)) {
+                let taken: Option<(i64,)> =
+                    sqlx::query_as("SELECT id FROM users WHERE username_key = ?")
+                        .bind(user.username.to_lowercase())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if taken.is_some() {
+                    return Err(Error::Conflict(Conflict::Username));
+                }
+            }
+            return Err(error);
+        }
         // Read back by the unique key: the Any driver reports no insert id for SQLite.
         let row: UserRow = sqlx::query_as(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE username_key = ?"
@@ -210,7 +260,13 @@ impl UserStore for SqlStore {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        for table in ["group_members", "refresh_tokens", "email_codes"] {
+        for table in [
+            "group_members",
+            "group_bans",
+            "refresh_tokens",
+            "email_codes",
+            "upload_usage",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = ?"))
                 .bind(id)
                 .execute(&mut *tx)

@@ -59,19 +59,19 @@ impl SqlStore {
         Ok(Some(row.into_message(conversation)))
     }
 
+    /// The messages `sql` selects, its first placeholder bound to the conversation and
+    /// the others to `values`, in order.
     async fn list(
         &self,
         sql: &str,
         conversation: &Conversation,
-        a: i64,
-        b: i64,
+        values: &[i64],
     ) -> Result<Vec<Message>> {
-        let rows: Vec<MessageRow> = sqlx::query_as(sql)
-            .bind(conversation.key())
-            .bind(a)
-            .bind(b)
-            .fetch_all(&self.read)
-            .await?;
+        let mut query = sqlx::query_as::<_, MessageRow>(sql).bind(conversation.key());
+        for value in values {
+            query = query.bind(*value);
+        }
+        let rows = query.fetch_all(&self.read).await?;
         Ok(rows
             .into_iter()
             .map(|r| r.into_message(*conversation))
@@ -391,15 +391,16 @@ impl MessageStore for SqlStore {
         &self,
         conversation: &Conversation,
         after_ms: i64,
+        above_id: i64,
         limit: u32,
     ) -> Result<Vec<Message>> {
         self.list(
             &format!(
-                "SELECT {COLUMNS} FROM messages WHERE conv = ? AND sent_at > ? ORDER BY id LIMIT ?"
+                "SELECT {COLUMNS} FROM messages WHERE conv = ? AND sent_at > ? AND id > ? \
+                 ORDER BY id LIMIT ?"
             ),
             conversation,
-            after_ms,
-            i64::from(limit),
+            &[after_ms, above_id, i64::from(limit)],
         )
         .await
     }
@@ -408,21 +409,29 @@ impl MessageStore for SqlStore {
         &self,
         conversation: &Conversation,
         before_id: i64,
+        above_id: i64,
         limit: u32,
     ) -> Result<Vec<Message>> {
         let mut page = self
             .list(
-                &format!("SELECT {COLUMNS} FROM messages WHERE conv = ? AND id < ? ORDER BY id DESC LIMIT ?"),
+                &format!(
+                    "SELECT {COLUMNS} FROM messages WHERE conv = ? AND id < ? AND id > ? \
+                     ORDER BY id DESC LIMIT ?"
+                ),
                 conversation,
-                before_id,
-                i64::from(limit),
+                &[before_id, above_id, i64::from(limit)],
             )
             .await?;
         page.reverse();
         Ok(page)
     }
 
-    async fn unread(&self, conversation: &Conversation, reader: UserId) -> Result<Vec<Message>> {
+    async fn unread(
+        &self,
+        conversation: &Conversation,
+        reader: UserId,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
         let first: (Option<i64>,) = sqlx::query_as(
             "SELECT MIN(id) FROM messages WHERE conv = ? AND recipient = ? AND is_read = 0",
         )
@@ -435,11 +444,10 @@ impl MessageStore for SqlStore {
         };
         self.list(
             &format!(
-                "SELECT {COLUMNS} FROM messages WHERE conv = ? AND id >= ? AND id <= ? ORDER BY id"
+                "SELECT {COLUMNS} FROM messages WHERE conv = ? AND id >= ? ORDER BY id LIMIT ?"
             ),
             conversation,
-            first,
-            i64::MAX,
+            &[first, i64::from(limit)],
         )
         .await
     }

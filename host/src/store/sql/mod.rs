@@ -19,6 +19,7 @@ use crate::config::DatabaseConfig;
 mod accounts;
 mod messages;
 mod social;
+mod uploads;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");
@@ -124,7 +125,8 @@ impl SqlStore {
         migrator
             .run(&self.write)
             .await
-            .context("applying database migrations")
+            .context("applying database migrations")?;
+        self.fill_look_alike_keys().await
     }
 
     /// The dialect in use.

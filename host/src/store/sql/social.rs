@@ -2,7 +2,8 @@
 //!
 //! Every change to a group's membership also keeps `chat_groups.member_count` right, in
 //! the same transaction; the size limit is one conditional UPDATE of that count, which
-//! both dialects run atomically (SQLite has one writer; InnoDB locks the row).
+//! both dialects run atomically (SQLite has one writer; InnoDB locks the row). A join and
+//! a ban of the same group both lock that row first, so they never interleave.
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -12,8 +13,8 @@ use super::accounts::is_unique_violation;
 use super::{Dialect, SqlStore};
 use crate::error::{Error, Result};
 use crate::friends::Friend;
-use crate::groups::{Group, GroupId, Member, NewGroup, Role};
-use crate::store::{FriendStore, GroupStore};
+use crate::groups::{Ban, Group, GroupId, HistoryVisibility, Member, NewGroup, Role};
+use crate::store::{FriendStore, GroupStore, Page};
 use crate::users::UserId;
 
 #[derive(FromRow)]
@@ -24,23 +25,37 @@ struct GroupRow {
     description: String,
     size: i64,
     member_count: i64,
+    history_visibility: String,
     created_at: i64,
     updated_at: i64,
 }
 
-impl From<GroupRow> for Group {
-    fn from(r: GroupRow) -> Self {
-        Group {
+impl TryFrom<GroupRow> for Group {
+    type Error = Error;
+
+    fn try_from(r: GroupRow) -> Result<Self> {
+        let history = HistoryVisibility::parse(&r.history_visibility).with_context(|| {
+            format!(
+                "stored history visibility {:?} is unknown",
+                r.history_visibility
+            )
+        })?;
+        Ok(Group {
             id: r.id,
             name: r.name,
             owner: r.owner_id,
             description: r.description,
             size: r.size,
             member_count: r.member_count,
+            history,
             created_at: r.created_at,
             updated_at: r.updated_at,
-        }
+        })
     }
+}
+
+fn groups(rows: Vec<GroupRow>) -> Result<Vec<Group>> {
+    rows.into_iter().map(Group::try_from).collect()
 }
 
 #[derive(FromRow)]
@@ -50,6 +65,15 @@ struct MemberRow {
     avatar: String,
     role: i64,
     joined_at: i64,
+}
+
+#[derive(FromRow)]
+struct BanRow {
+    user_id: i64,
+    username: String,
+    avatar: String,
+    banned_by: i64,
+    banned_at: i64,
 }
 
 #[derive(FromRow)]
@@ -65,7 +89,7 @@ struct FriendRow {
 }
 
 const GROUP_COLUMNS: &str = "g.id, g.name, g.owner_id, g.description, g.size, g.member_count, \
-     g.created_at, g.updated_at";
+     g.history_visibility, g.created_at, g.updated_at";
 
 impl SqlStore {
     /// The id of the row the transaction inserted last.
@@ -99,13 +123,15 @@ impl FriendStore for SqlStore {
         }
     }
 
-    async fn friends(&self, owner: UserId) -> Result<Vec<Friend>> {
+    async fn friends(&self, owner: UserId, page: Page) -> Result<Vec<Friend>> {
         let rows: Vec<FriendRow> = sqlx::query_as(
             "SELECT f.id, f.owner_id, f.target_id, f.kind, f.created_at, f.updated_at, \
              u.username, u.avatar FROM friends f JOIN users u ON u.id = f.target_id \
-             WHERE f.owner_id = ? ORDER BY f.id",
+             WHERE f.owner_id = ? AND f.id > ? ORDER BY f.id LIMIT ?",
         )
         .bind(owner)
+        .bind(page.after)
+        .bind(i64::from(page.limit))
         .fetch_all(&self.read)
         .await?;
         Ok(rows
@@ -139,19 +165,21 @@ impl GroupStore for SqlStore {
         let mut tx = self.write.begin().await?;
         sqlx::query(
             "INSERT INTO chat_groups (name, owner_id, description, size, member_count, \
-             created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)",
+             history_visibility, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
         )
         .bind(&group.name)
         .bind(group.owner)
         .bind(&group.description)
         .bind(group.size)
+        .bind(group.history.as_str())
         .bind(group.now)
         .bind(group.now)
         .execute(&mut *tx)
         .await?;
         let id = self.last_insert_id(&mut tx).await?;
         sqlx::query(
-            "INSERT INTO group_members (group_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO group_members (group_id, user_id, role, joined_at, join_point) \
+             VALUES (?, ?, ?, ?, 0)",
         )
         .bind(id)
         .bind(group.owner)
@@ -166,7 +194,7 @@ impl GroupStore for SqlStore {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(row.into())
+        row.try_into()
     }
 
     async fn group(&self, id: GroupId) -> Result<Option<Group>> {
@@ -176,28 +204,33 @@ impl GroupStore for SqlStore {
         .bind(id)
         .fetch_optional(&self.read)
         .await?;
-        Ok(row.map(Group::from))
+        row.map(Group::try_from).transpose()
     }
 
-    async fn groups_owned(&self, user: UserId) -> Result<Vec<Group>> {
+    async fn groups_owned(&self, user: UserId, page: Page) -> Result<Vec<Group>> {
         let rows: Vec<GroupRow> = sqlx::query_as(&format!(
-            "SELECT {GROUP_COLUMNS} FROM chat_groups g WHERE g.owner_id = ? ORDER BY g.id"
+            "SELECT {GROUP_COLUMNS} FROM chat_groups g WHERE g.owner_id = ? AND g.id > ? \
+             ORDER BY g.id LIMIT ?"
         ))
         .bind(user)
+        .bind(page.after)
+        .bind(i64::from(page.limit))
         .fetch_all(&self.read)
         .await?;
-        Ok(rows.into_iter().map(Group::from).collect())
+        groups(rows)
     }
 
-    async fn groups_joined(&self, user: UserId) -> Result<Vec<Group>> {
+    async fn groups_joined(&self, user: UserId, page: Page) -> Result<Vec<Group>> {
         let rows: Vec<GroupRow> = sqlx::query_as(&format!(
             "SELECT {GROUP_COLUMNS} FROM chat_groups g JOIN group_members m ON m.group_id = g.id \
-             WHERE m.user_id = ? ORDER BY g.id"
+             WHERE m.user_id = ? AND g.id > ? ORDER BY g.id LIMIT ?"
         ))
         .bind(user)
+        .bind(page.after)
+        .bind(i64::from(page.limit))
         .fetch_all(&self.read)
         .await?;
-        Ok(rows.into_iter().map(Group::from).collect())
+        groups(rows)
     }
 
     async fn members(&self, group: GroupId) -> Result<Vec<Member>> {
@@ -238,7 +271,13 @@ impl GroupStore for SqlStore {
         }
     }
 
-    async fn add_member(&self, group: GroupId, user: UserId, now: i64) -> Result<()> {
+    async fn add_member(
+        &self,
+        group: GroupId,
+        user: UserId,
+        join_point: i64,
+        now: i64,
+    ) -> Result<()> {
         let mut tx = self.write.begin().await?;
         let reserved = sqlx::query(
             "UPDATE chat_groups SET member_count = member_count + 1, updated_at = ? \
@@ -258,23 +297,63 @@ impl GroupStore for SqlStore {
                 None => Error::NoGroup("no such group"),
             });
         }
-        let inserted = sqlx::query(
-            "INSERT INTO group_members (group_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)",
-        )
+        // Inserted only if no ban exists. On MySQL the ban is read with a locking read
+        // (INSERT ... SELECT), so it sees a ban committed while this waited for the row.
+        let from = match self.dialect {
+            Dialect::Sqlite => "",
+            Dialect::Mysql => " FROM DUAL",
+        };
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO group_members (group_id, user_id, role, joined_at, join_point) \
+             SELECT ?, ?, ?, ?, ?{from} WHERE NOT EXISTS \
+             (SELECT 1 FROM group_bans WHERE group_id = ? AND user_id = ?)"
+        ))
         .bind(group)
         .bind(user)
         .bind(Role::Member.number())
         .bind(now)
+        .bind(join_point)
+        .bind(group)
+        .bind(user)
         .execute(&mut *tx)
         .await;
         match inserted {
-            Ok(_) => {}
+            Ok(done) if done.rows_affected() == 1 => {}
             // Dropping the transaction rolls the reserved seat back.
+            Ok(_) => return Err(Error::Banned),
             Err(err) if is_unique_violation(&err) => return Err(Error::AlreadyMember),
             Err(err) => return Err(err.into()),
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn join_point(&self, group: GroupId, user: UserId) -> Result<Option<i64>> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT join_point FROM group_members WHERE group_id = ? AND user_id = ?",
+        )
+        .bind(group)
+        .bind(user)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|(point,)| point))
+    }
+
+    async fn set_history(
+        &self,
+        group: GroupId,
+        history: HistoryVisibility,
+        now: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE chat_groups SET history_visibility = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(history.as_str())
+        .bind(now)
+        .bind(group)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn remove_member(&self, group: GroupId, user: UserId, now: i64) -> Result<bool> {
@@ -299,6 +378,91 @@ impl GroupStore for SqlStore {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn ban_member(&self, group: GroupId, user: UserId, by: UserId, now: i64) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
+        // The group's row first, as a join takes it: a join and a ban then run one after
+        // the other instead of deadlocking on each other's rows.
+        let locked = sqlx::query("UPDATE chat_groups SET updated_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(group)
+            .execute(&mut *tx)
+            .await?;
+        if locked.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let removed = sqlx::query(
+            "DELETE FROM group_members WHERE group_id = ? AND user_id = ? AND role <> ?",
+        )
+        .bind(group)
+        .bind(user)
+        .bind(Role::Owner.number())
+        .execute(&mut *tx)
+        .await?;
+        if removed.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE chat_groups SET member_count = member_count - 1 WHERE id = ?")
+            .bind(group)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM group_bans WHERE group_id = ? AND user_id = ?")
+            .bind(group)
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO group_bans (group_id, user_id, banned_by, banned_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(group)
+        .bind(user)
+        .bind(by)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn is_banned(&self, group: GroupId, user: UserId) -> Result<bool> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT user_id FROM group_bans WHERE group_id = ? AND user_id = ?")
+                .bind(group)
+                .bind(user)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(row.is_some())
+    }
+
+    async fn bans(&self, group: GroupId) -> Result<Vec<Ban>> {
+        let rows: Vec<BanRow> = sqlx::query_as(
+            "SELECT b.user_id, u.username, u.avatar, b.banned_by, b.banned_at FROM group_bans b \
+             JOIN users u ON u.id = b.user_id WHERE b.group_id = ? \
+             ORDER BY b.banned_at, b.user_id",
+        )
+        .bind(group)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Ban {
+                user: r.user_id,
+                username: r.username,
+                avatar: r.avatar,
+                banned_by: r.banned_by,
+                banned_at: r.banned_at,
+            })
+            .collect())
+    }
+
+    async fn unban(&self, group: GroupId, user: UserId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM group_bans WHERE group_id = ? AND user_id = ?")
+            .bind(group)
+            .bind(user)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn set_role(&self, group: GroupId, user: UserId, role: Role, now: i64) -> Result<bool> {
@@ -378,20 +542,24 @@ impl GroupStore for SqlStore {
         if gone.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM group_members WHERE group_id = ?")
-            .bind(group)
-            .execute(&mut *tx)
-            .await?;
+        for table in ["group_members", "group_bans"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE group_id = ?"))
+                .bind(group)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
 
     async fn dissolve(&self, group: GroupId) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        sqlx::query("DELETE FROM group_members WHERE group_id = ?")
-            .bind(group)
-            .execute(&mut *tx)
-            .await?;
+        for table in ["group_members", "group_bans"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE group_id = ?"))
+                .bind(group)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("DELETE FROM chat_groups WHERE id = ?")
             .bind(group)
             .execute(&mut *tx)

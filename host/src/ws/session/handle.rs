@@ -35,7 +35,27 @@ impl Session {
                 Ok(conversation) => self.unread(conversation),
                 Err(reason) => ready(Reply::invalid(reason)),
             },
+            ClientFrame::Renew { token } => self.renew(token),
         }
+    }
+
+    /// Checks a fresh token for this socket's user; the loop moves the socket's expiry.
+    fn renew(&self, token: String) -> Answer {
+        let renewal = self.renewal.clone();
+        let user = self.user;
+        Box::pin(async move {
+            match renewal.renew(&token).await {
+                Ok((owner, expires)) if owner == user => Reply {
+                    frames: vec![ServerFrame::Renewed { expires }.encode()],
+                    outcome: Outcome::Renewed(expires),
+                },
+                Ok(_) => Reply::valid(vec![refusal(
+                    &Error::InvalidToken("the token belongs to another user"),
+                    None,
+                )]),
+                Err(err) => Reply::valid(vec![refusal(&err, None)]),
+            }
+        })
     }
 
     /// The peer of a private frame: the socket's own, or `to` on an inbox.
@@ -75,11 +95,19 @@ impl Session {
                 Err(reason) => return ready(Reply::invalid(reason)),
             },
         };
+        // Not invalid frames: the client may simply retry later.
         if !bucket.take() {
-            // Not an invalid frame: the client may simply retry later.
             return ready(Reply::valid(vec![ServerFrame::Error {
                 code: Code::RateLimited.number(),
-                content: "too many messages: slow down",
+                content: "too many messages on this socket: slow down",
+                client_id: client_id.as_deref(),
+            }
+            .encode()]));
+        }
+        if self.hub.user_rate().check(self.user).is_err() {
+            return ready(Reply::valid(vec![ServerFrame::Error {
+                code: Code::RateLimited.number(),
+                content: "too many messages from this user: slow down",
                 client_id: client_id.as_deref(),
             }
             .encode()]));
@@ -120,8 +148,8 @@ impl Session {
         let viewer = self.user;
         Box::pin(async move {
             let result = match page {
-                Page::Before(id) => chat.history_before(conversation, id).await,
-                Page::AfterSecs(secs) => chat.history_after(conversation, secs).await,
+                Page::Before(id) => chat.history_before(conversation, viewer, id).await,
+                Page::AfterSecs(secs) => chat.history_after(conversation, viewer, secs).await,
             };
             match result {
                 Ok(page) => {
@@ -144,14 +172,19 @@ impl Session {
     fn unread(&self, conversation: Conversation) -> Answer {
         let chat = self.chat.clone();
         let viewer = self.user;
+        let page = self.limits.unread_page;
         Box::pin(async move {
-            match chat.take_unread(conversation, viewer).await {
-                Ok(unread) => {
+            match chat.take_unread(conversation, viewer, page).await {
+                Ok((unread, more)) => {
                     let mut frames: Vec<Utf8Bytes> = unread
                         .iter()
                         .map(|m| listed(m, conversation, viewer))
                         .collect();
-                    frames.push(ServerFrame::End.encode());
+                    frames.push(if more {
+                        ServerFrame::MoreUnread.encode()
+                    } else {
+                        ServerFrame::End.encode()
+                    });
                     Reply::valid(frames)
                 }
                 Err(err) => Reply::valid(vec![refusal(&err, None)]),

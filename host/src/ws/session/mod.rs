@@ -11,6 +11,7 @@
 //! tests below drive it without a socket.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +24,7 @@ use crate::config::ChatConfig;
 use crate::error::Code;
 use crate::messages::ChatService;
 use crate::users::UserId;
-use crate::ws::hub::{Hub, QueueLimits, Registration, SocketKind};
+use crate::ws::hub::{Admission, Hub, QueueLimits, Registration, SocketKind};
 use crate::ws::protocol::{self, ServerFrame};
 
 mod handle;
@@ -36,6 +37,13 @@ pub struct Session {
     pub user: UserId,
     /// What the socket is bound to.
     pub kind: SocketKind,
+    /// The client's address, when known.
+    pub address: Option<IpAddr>,
+    /// When the access token the socket opened with expires (unix seconds); the socket
+    /// closes with 4001 then, unless the client renews it (type 9).
+    pub token_expires: i64,
+    /// Checks the tokens a client renews the socket with.
+    pub renewal: Arc<dyn Renewal>,
     /// The chat service.
     pub chat: ChatService,
     /// This node's sockets.
@@ -44,6 +52,21 @@ pub struct Session {
     pub limits: ChatConfig,
     /// Whether to greet the client with the welcome frame (private sockets).
     pub welcome: bool,
+}
+
+/// Checks a fresh access token sent over a socket (type 9).
+#[async_trait::async_trait]
+pub trait Renewal: Send + Sync {
+    /// The token's user and expiry (unix seconds), or why it is refused.
+    async fn renew(&self, token: &str) -> crate::error::Result<(UserId, i64)>;
+}
+
+#[async_trait::async_trait]
+impl Renewal for crate::users::UserService {
+    async fn renew(&self, token: &str) -> crate::error::Result<(UserId, i64)> {
+        let (caller, expires) = self.authenticate_until(token).await?;
+        Ok((caller.id, expires))
+    }
 }
 
 /// What an answered frame asks of the loop.
@@ -55,6 +78,8 @@ enum Outcome {
     Invalid,
     /// Close the socket after writing the answer.
     Close(u16, &'static str),
+    /// A renewed token: the socket now expires at this unix second.
+    Renewed(i64),
 }
 
 /// The frames answering one client frame.
@@ -134,19 +159,27 @@ impl Session {
         S: Sink<WsMessage> + Unpin + Send,
         R: Stream<Item = Result<WsMessage, E>> + Unpin + Send,
     {
+        let admission = Admission {
+            user: self.user,
+            kind: self.kind,
+            address: self.address,
+            queue: QueueLimits {
+                frames: self.limits.outbound_queue,
+                bytes: self.limits.outbound_queue_bytes,
+            },
+        };
         let Registration {
             socket: me,
             mut rx,
             kill,
             backlog,
-        } = self.hub.register(
-            self.user,
-            self.kind,
-            QueueLimits {
-                frames: self.limits.outbound_queue,
-                bytes: self.limits.outbound_queue_bytes,
-            },
-        );
+        } = match self.hub.register(admission) {
+            Ok(registration) => registration,
+            Err(refused) => {
+                farewell(&mut sink, refused.code, refused.reason).await;
+                return;
+            }
+        };
         if let Err(err) = self.chat.presence().connect(self.user).await {
             tracing::warn!(error = %err, "marking a user online failed");
         }
@@ -159,6 +192,8 @@ impl Session {
         let mut bucket = Bucket::new(self.limits.messages_per_second, self.limits.message_burst);
         let mut invalid = 0u32;
         let mut answers: FuturesOrdered<Answer> = FuturesOrdered::new();
+        let expiry = tokio::time::sleep_until(deadline(self.token_expires));
+        tokio::pin!(expiry);
 
         let mut close: Option<(u16, &'static str)> = None;
         if self.welcome && !write(&mut sink, vec![ServerFrame::Welcome.encode()], idle).await {
@@ -168,6 +203,7 @@ impl Session {
             tokio::select! {
                 biased;
                 () = kill.fired() => close = Some(kill.close()),
+                () = &mut expiry => close = Some(TOKEN_EXPIRED),
                 signalled = shutdown.wait_for(|stopping| *stopping).map(|r| r.is_ok()) => {
                     if !signalled { break; }
                     close = Some((1001, "server shutting down"));
@@ -197,6 +233,10 @@ impl Session {
                         frames.extend(reply.frames);
                         match reply.outcome {
                             Outcome::Valid => invalid = 0,
+                            Outcome::Renewed(until) => {
+                                invalid = 0;
+                                expiry.as_mut().reset(deadline(until));
+                            }
                             Outcome::Close(code, reason) => {
                                 close = Some((code, reason));
                                 break;
@@ -249,6 +289,8 @@ impl Session {
                             "binary frames are not supported: send JSON text",
                         ))),
                         WsMessage::Close(_) => break,
+                        // Control frames say the client is alive (`last_heard`), but are
+                        // no good frames: the count of invalid ones stands.
                         WsMessage::Ping(_) | WsMessage::Pong(_) => {}
                     }
                 }
@@ -262,23 +304,56 @@ impl Session {
             }
         }
         if let Some((code, reason)) = close {
-            // A full socket cannot take a close frame either; give it a moment, then drop.
-            let farewell = async {
-                let _ = sink
-                    .send(WsMessage::Close(Some(CloseFrame {
-                        code,
-                        reason: Utf8Bytes::from(reason),
-                    })))
-                    .await;
-                let _ = sink.close().await;
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(2), farewell).await;
+            farewell(&mut sink, code, reason).await;
+            // RFC 6455 §5.5.1: the server waits for the client's close frame before it
+            // drops the connection, so a client still writing reads everything sent before
+            // the close (its refusals, its acks, the close itself) rather than a reset.
+            let _ = tokio::time::timeout(CLOSE_GRACE, async {
+                while let Some(Ok(message)) = stream.next().await {
+                    if matches!(message, WsMessage::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
         }
         self.hub.unregister(me.socket);
         if let Err(err) = self.chat.presence().disconnect(self.user).await {
             tracing::warn!(error = %err, "marking a user offline failed");
         }
     }
+}
+
+/// How long a closing socket waits for the client's close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// The close of a socket whose access token expired without being renewed.
+pub const TOKEN_EXPIRED: (u16, &str) =
+    (4001, "access token expired: renew it (type 9) or reconnect");
+
+/// The instant a unix second falls on (now, if it has passed).
+fn deadline(unix_secs: i64) -> tokio::time::Instant {
+    let left = unix_secs.saturating_sub(chrono::Utc::now().timestamp());
+    let left = Duration::from_secs(u64::try_from(left).unwrap_or(0));
+    tokio::time::Instant::now() + left.min(Duration::from_secs(100 * 365 * 86_400))
+}
+
+/// Sends a close frame. A full socket cannot take it either: it gets a moment, then is
+/// dropped.
+async fn farewell<S>(sink: &mut S, code: u16, reason: &'static str)
+where
+    S: Sink<WsMessage> + Unpin,
+{
+    let close = async {
+        let _ = sink
+            .send(WsMessage::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from(reason),
+            })))
+            .await;
+        let _ = sink.close().await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
 }
 
 /// Writes frames and flushes once; false if the socket failed or stalled past `idle`.

@@ -18,12 +18,23 @@ use super::Session;
 use crate::bus::{Bus, LocalBus};
 use crate::config::{ChatConfig, DatabaseConfig};
 use crate::error::Result;
-use crate::groups::{GroupLimits, GroupService, SeedPolicy};
+use crate::groups::{GroupLimits, GroupService, HistoryVisibility, SeedPolicy};
 use crate::messages::{Appended, BatchLimits, ChatService, Conversation, Message, NewMessage};
 use crate::presence::MemoryPresence;
 use crate::store::{MessageStore, SqlStore, Stores};
 use crate::users::{NewUser, UserId};
 use crate::ws::hub::{Hub, SocketKind};
+use crate::ws::limits::{SocketCaps, UserRate};
+
+/// Refuses every renewal: these tests do not renew tokens (the end-to-end tests do).
+struct NoRenewal;
+
+#[async_trait]
+impl super::Renewal for NoRenewal {
+    async fn renew(&self, _token: &str) -> Result<(UserId, i64)> {
+        Err(crate::error::Error::InvalidToken("no renewals here"))
+    }
+}
 
 /// The real store, with a gate each batch must pass and a switch that fails batches.
 struct Gated {
@@ -48,14 +59,14 @@ impl MessageStore for Gated {
         }
         self.inner.append_batch(batch).await
     }
-    async fn after(&self, c: &Conversation, after_ms: i64, limit: u32) -> Result<Vec<Message>> {
-        self.inner.after(c, after_ms, limit).await
+    async fn after(&self, c: &Conversation, ms: i64, above: i64, n: u32) -> Result<Vec<Message>> {
+        self.inner.after(c, ms, above, n).await
     }
-    async fn before(&self, c: &Conversation, before_id: i64, limit: u32) -> Result<Vec<Message>> {
-        self.inner.before(c, before_id, limit).await
+    async fn before(&self, c: &Conversation, id: i64, above: i64, n: u32) -> Result<Vec<Message>> {
+        self.inner.before(c, id, above, n).await
     }
-    async fn unread(&self, c: &Conversation, reader: UserId) -> Result<Vec<Message>> {
-        self.inner.unread(c, reader).await
+    async fn unread(&self, c: &Conversation, reader: UserId, limit: u32) -> Result<Vec<Message>> {
+        self.inner.unread(c, reader, limit).await
     }
     async fn mark_read(&self, c: &Conversation, reader: UserId, up_to: i64) -> Result<u64> {
         self.inner.mark_read(c, reader, up_to).await
@@ -110,10 +121,12 @@ async fn world(open_gate: bool) -> World {
     let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
     let groups = GroupService::new(
         stores.groups.clone(),
+        stores.messages.clone(),
         Arc::new(SeedPolicy),
         GroupLimits {
             default_size: 10,
             max_size: 10,
+            history: HistoryVisibility::Joined,
         },
         bus.clone(),
     );
@@ -126,7 +139,12 @@ async fn world(open_gate: bool) -> World {
         4000,
         BatchLimits::default(),
     );
-    let hub = Hub::start(1, &bus);
+    let hub = Hub::start(
+        1,
+        &bus,
+        SocketCaps::unlimited(),
+        UserRate::new(1_000_000, 1_000_000),
+    );
     World {
         _dir: dir,
         chat,
@@ -193,6 +211,9 @@ fn start(world: &World, user: UserId, kind: SocketKind, limits: ChatConfig) -> C
     let session = Session {
         user,
         kind,
+        address: None,
+        token_expires: i64::MAX,
+        renewal: Arc::new(NoRenewal),
         chat: world.chat.clone(),
         hub: world.hub.clone(),
         limits,
@@ -353,6 +374,31 @@ async fn garbage_is_answered_then_closes_the_socket() {
             .expect("sent");
     }
     for _ in 0..4 {
+        assert_eq!(client.recv().await["code"], 400);
+    }
+    assert_eq!(client.closed().await, 1008);
+}
+
+#[tokio::test]
+async fn pings_between_invalid_frames_do_not_reset_their_count() {
+    let w = world(true).await;
+    let (ann, ben) = (w.users[0], w.users[1]);
+    let limit = ChatConfig::default().invalid_frame_limit;
+    let mut client = start(&w, ann, SocketKind::Direct(ben), limits(8));
+    for i in 0..limit {
+        // Control frames keep the connection alive, but are not good frames.
+        let control = if i % 2 == 0 {
+            WsMessage::Ping(Default::default())
+        } else {
+            WsMessage::Pong(Default::default())
+        };
+        client.to_server.unbounded_send(Ok(control)).expect("sent");
+        client
+            .to_server
+            .unbounded_send(Ok(WsMessage::Text("not json".into())))
+            .expect("sent");
+    }
+    for _ in 0..limit {
         assert_eq!(client.recv().await["code"], 400);
     }
     assert_eq!(client.closed().await, 1008);

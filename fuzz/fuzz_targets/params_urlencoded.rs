@@ -1,0 +1,4 @@
+//! Fuzz target: the contract checked by `confab::fuzzing::params_urlencoded`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| confab::fuzzing::params_urlencoded(data));

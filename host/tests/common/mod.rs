@@ -1,0 +1,147 @@
+//! What the multi-process tests share: `confab serve` processes, HTTP calls and sockets.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A running `confab serve`; killed when dropped.
+pub(crate) struct Node {
+    /// The process.
+    pub(crate) child: Child,
+    /// `http://127.0.0.1:<port>`
+    pub(crate) base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `confab serve` on a free port with `env` and waits for its listening line.
+pub(crate) fn start(env: &[(String, String)]) -> Node {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CONFAB_SERVER__DATA_DIR", dir.path())
+        .env("CONFAB_SERVER__LISTEN", "127.0.0.1:0")
+        .env("CONFAB_AUTH__BCRYPT_COST", "4")
+        .env("CONFAB_LOG__FILTER", "warn")
+        // The test sends one-way streams, which the bundled stranger rule would refuse.
+        .env("CONFAB_PLUGINS__INSTALL_BUNDLED", "false")
+        .envs(env.iter().cloned())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn confab");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the listening line");
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .expect("address")
+        .to_owned();
+    assert!(line.contains("listening"), "{line}");
+    Node {
+        child,
+        base: format!("http://{addr}"),
+        _dir: dir,
+    }
+}
+
+/// POSTs JSON and returns the envelope's `data`, asserting status 200.
+pub(crate) async fn call(
+    client: &reqwest::Client,
+    node: &Node,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> Value {
+    let mut request = client.post(format!("{}{path}", node.base)).json(&body);
+    if let Some(token) = token {
+        request = request.header("Authorization", token);
+    }
+    let reply: Value = request
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(reply["status"], 200, "{path}: {reply}");
+    reply["data"].clone()
+}
+
+/// A client WebSocket.
+pub(crate) type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a WebSocket with the token in `Authorization`.
+pub(crate) async fn socket(node: &Node, path: &str, token: &str) -> Socket {
+    let url = format!("{}{path}", node.base.replacen("http://", "ws://", 1));
+    let mut request = url.into_client_request().expect("request");
+    request
+        .headers_mut()
+        .insert("Authorization", token.parse().expect("header"));
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade")
+        .0
+}
+
+/// The next JSON text frame (15 s at most).
+pub(crate) async fn recv(ws: &mut Socket) -> Value {
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(15), ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("open")
+            .expect("frame");
+        if let Message::Text(text) = next {
+            return serde_json::from_str(text.as_str()).expect("json");
+        }
+    }
+}
+
+/// Sends a JSON frame.
+pub(crate) async fn send(ws: &mut Socket, frame: Value) {
+    ws.send(Message::Text(frame.to_string().into()))
+        .await
+        .expect("send");
+}
+
+/// The close code the socket ends with, skipping text frames (15 s at most each); `None`
+/// if it ends without a close frame.
+pub(crate) async fn closed(ws: &mut Socket) -> Option<u16> {
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(15), ws.next())
+            .await
+            .expect("a frame in time");
+        match next {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+/// A free TCP port on loopback.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
