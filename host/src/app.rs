@@ -131,6 +131,7 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
             max_messages: config.chat.batch_max_messages,
             max_bytes: config.chat.batch_max_bytes,
             queue: config.chat.writer_queue,
+            store_timeout: Duration::from_secs(config.database.query_timeout_secs),
         },
     );
     // Memberships and users the message path remembers stay true on every node.

@@ -91,6 +91,10 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Largest number of pooled connections (MySQL, and SQLite readers).
     pub max_connections: u32,
+    /// Seconds a message batch's commit, or a history or unread query, may take before
+    /// its senders or reader get an error frame (40001) instead of waiting on a stalled
+    /// database.
+    pub query_timeout_secs: u64,
 }
 
 /// `[auth]`
@@ -562,6 +566,7 @@ impl Default for DatabaseConfig {
         Self {
             url: String::new(),
             max_connections: 8,
+            query_timeout_secs: 10,
         }
     }
 }
@@ -814,6 +819,9 @@ impl Config {
             anyhow::bail!(
                 "chat.max_sockets_per_user, max_sockets_per_address, user_messages_per_second and user_message_burst must be positive, and chat.unread_page 1 to 10000"
             );
+        }
+        if !(1..=300).contains(&self.database.query_timeout_secs) {
+            anyhow::bail!("database.query_timeout_secs must be between 1 and 300");
         }
         self.check_secrets()?;
         if !self.history.url.is_empty() && !self.history.url.starts_with("mongodb") {

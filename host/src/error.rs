@@ -357,6 +357,9 @@ pub enum Error {
     /// of it was kept, and the client may send it again with the same `client_id`.
     #[error("{0}")]
     NotStored(&'static str),
+    /// The store did not answer a read in time (a stalled database link).
+    #[error("{0}")]
+    TimedOut(&'static str),
     /// A failure that is not the client's: logged once, shown as "internal error".
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -401,7 +404,7 @@ impl Error {
             Error::Banned => Code::Banned,
             Error::QuotaExceeded(_) => Code::QuotaExceeded,
             Error::PolicyDenied(_) => Code::PluginRejected,
-            Error::NotStored(_) => Code::Database,
+            Error::NotStored(_) | Error::TimedOut(_) => Code::Database,
             Error::Internal(_) => Code::Fail,
         }
     }
@@ -421,7 +424,7 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed => 405,
             Error::Internal(_) => 500,
-            Error::NotStored(_) => 503,
+            Error::NotStored(_) | Error::TimedOut(_) => 503,
             Error::BadCredentials
             | Error::Conflict(_)
             | Error::UserNotFound

@@ -42,6 +42,7 @@ async fn mysql_passes_the_conformance_suite() {
     let config = DatabaseConfig {
         url,
         max_connections: 4,
+        ..DatabaseConfig::default()
     };
     let sql = SqlStore::connect(&config, dir.path())
         .await

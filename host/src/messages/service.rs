@@ -69,6 +69,8 @@ pub struct ChatService {
     bus: Arc<dyn Bus>,
     filters: Arc<RwLock<Arc<FilterChain>>>,
     max_chars: usize,
+    /// How long a history or unread query may take.
+    store_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for ChatService {
@@ -89,6 +91,7 @@ impl ChatService {
         batch: BatchLimits,
     ) -> Self {
         let writer = Writer::start(store.clone(), bus.clone(), batch);
+        let store_timeout = batch.store_timeout;
         let facts = groups.facts().clone();
         Self {
             store,
@@ -100,6 +103,7 @@ impl ChatService {
             bus,
             filters: Arc::new(RwLock::new(Arc::new(FilterChain::default()))),
             max_chars,
+            store_timeout,
         }
     }
 
@@ -272,11 +276,14 @@ impl ChatService {
         viewer: UserId,
         after_secs: i64,
     ) -> Result<Vec<Message>> {
-        let floor = self.history_floor(conversation, viewer).await?;
-        let after_ms = after_secs.saturating_mul(1000).saturating_add(999);
-        self.store
-            .after(&conversation, after_ms, floor, HISTORY_PAGE)
-            .await
+        self.bounded(async {
+            let floor = self.history_floor(conversation, viewer).await?;
+            let after_ms = after_secs.saturating_mul(1000).saturating_add(999);
+            self.store
+                .after(&conversation, after_ms, floor, HISTORY_PAGE)
+                .await
+        })
+        .await
     }
 
     /// Up to a page of messages older than message `before_id` that `viewer` may read,
@@ -287,10 +294,23 @@ impl ChatService {
         viewer: UserId,
         before_id: i64,
     ) -> Result<Vec<Message>> {
-        let floor = self.history_floor(conversation, viewer).await?;
-        self.store
-            .before(&conversation, before_id, floor, HISTORY_PAGE)
+        self.bounded(async {
+            let floor = self.history_floor(conversation, viewer).await?;
+            self.store
+                .before(&conversation, before_id, floor, HISTORY_PAGE)
+                .await
+        })
+        .await
+    }
+
+    /// `query`, or [`Error::TimedOut`] if the store has not answered within the store
+    /// timeout (a stalled database link must not hold a socket's answers forever).
+    async fn bounded<T>(&self, query: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(self.store_timeout, query)
             .await
+            .unwrap_or(Err(Error::TimedOut(
+                "the database did not answer in time: try again",
+            )))
     }
 
     /// The message id above which `viewer` reads `conversation`: 0 in a private one (the
@@ -311,20 +331,23 @@ impl ChatService {
         reader: UserId,
         page: u32,
     ) -> Result<(Vec<Message>, bool)> {
-        let floor = self.history_floor(conversation, reader).await?;
-        // One more than the page says whether more remain, without counting them.
-        let mut unread = self
-            .store
-            .unread(&conversation, reader, page.saturating_add(1))
-            .await?;
-        let more = unread.len() > page as usize;
-        unread.truncate(page as usize);
-        if let Some(last) = unread.last() {
-            self.store.mark_read(&conversation, reader, last.id).await?;
-        }
-        // Marked read up to the page's end whatever is hidden, so the next page moves on.
-        unread.retain(|m| m.id > floor);
-        Ok((unread, more))
+        self.bounded(async {
+            let floor = self.history_floor(conversation, reader).await?;
+            // One more than the page says whether more remain, without counting them.
+            let mut unread = self
+                .store
+                .unread(&conversation, reader, page.saturating_add(1))
+                .await?;
+            let more = unread.len() > page as usize;
+            unread.truncate(page as usize);
+            if let Some(last) = unread.last() {
+                self.store.mark_read(&conversation, reader, last.id).await?;
+            }
+            // Marked read up to the page's end whatever is hidden, so the next page moves on.
+            unread.retain(|m| m.id > floor);
+            Ok((unread, more))
+        })
+        .await
     }
 
     fn check_length(&self, content: &str) -> Result<()> {

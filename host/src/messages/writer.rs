@@ -8,6 +8,7 @@
 //! messages with [`Error::NotStored`]: nothing of it was kept, and each can be sent again.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,6 +26,9 @@ pub struct BatchLimits {
     pub max_bytes: usize,
     /// Messages waiting for the writer; past it a sender waits (backpressure).
     pub queue: usize,
+    /// How long one store call (a batch's commit, a history query) may take; a batch
+    /// that takes longer is answered with [`Error::NotStored`].
+    pub store_timeout: Duration,
 }
 
 impl Default for BatchLimits {
@@ -33,6 +37,7 @@ impl Default for BatchLimits {
             max_messages: 256,
             max_bytes: 1024 * 1024,
             queue: 4096,
+            store_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -113,7 +118,8 @@ async fn run(
                 next = rx.try_recv().ok();
             }
         }
-        commit(batch, waiting, store.as_ref(), bus.as_ref(), &mut published).await;
+        let limits = (store.as_ref(), bus.as_ref(), limits.store_timeout);
+        commit(batch, waiting, limits, &mut published).await;
     }
 }
 
@@ -148,13 +154,26 @@ impl Published {
 async fn commit(
     batch: Vec<NewMessage>,
     waiting: Waiting,
-    store: &dyn MessageStore,
-    bus: &dyn Bus,
+    (store, bus, timeout): (&dyn MessageStore, &dyn Bus, Duration),
     published: &mut Published,
 ) {
     let count = batch.len();
     let started = std::time::Instant::now();
-    let stored = store.append_batch(batch).await;
+    // A stalled database link must not hold every sender: past the timeout the batch is
+    // refused out loud. Its transaction may still commit later; a resend with the same
+    // client_id then finds the stored message (and publishes it, see `to_publish`).
+    let Ok(stored) = tokio::time::timeout(timeout, store.append_batch(batch)).await else {
+        tracing::error!(
+            messages = count,
+            ?timeout,
+            "storing a batch timed out; each of its messages is refused"
+        );
+        refuse(
+            waiting,
+            "the database did not answer in time: send it again",
+        );
+        return;
+    };
     tracing::debug!(
         messages = count,
         micros = started.elapsed().as_micros() as u64,
@@ -181,11 +200,11 @@ async fn commit(
                 got = appended.len(),
                 "the store answered a batch with the wrong number of messages"
             );
-            refuse(waiting);
+            refuse(waiting, NOT_STORED);
         }
         Err(err) => {
             tracing::error!(error = %err, messages = count, "storing a batch failed; each of its messages is refused");
-            refuse(waiting);
+            refuse(waiting, NOT_STORED);
         }
     }
 }
@@ -219,11 +238,12 @@ fn to_publish(
         .collect()
 }
 
-fn refuse(waiting: Waiting) {
+/// Why a failed batch's messages are refused.
+const NOT_STORED: &str = "the message could not be stored: send it again";
+
+fn refuse(waiting: Waiting, why: &'static str) {
     for (_, reply) in waiting {
-        let _ = reply.send(Err(Error::NotStored(
-            "the message could not be stored: send it again",
-        )));
+        let _ = reply.send(Err(Error::NotStored(why)));
     }
 }
 

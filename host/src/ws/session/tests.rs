@@ -85,6 +85,10 @@ struct World {
 }
 
 async fn world(open_gate: bool) -> World {
+    world_with(open_gate, BatchLimits::default()).await
+}
+
+async fn world_with(open_gate: bool, batch: BatchLimits) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let sql = SqlStore::connect(&DatabaseConfig::default(), dir.path())
         .await
@@ -137,7 +141,7 @@ async fn world(open_gate: bool) -> World {
         Arc::new(MemoryPresence::default()),
         bus.clone(),
         4000,
-        BatchLimits::default(),
+        batch,
     );
     let hub = Hub::start(
         1,
@@ -310,6 +314,36 @@ async fn past_the_window_the_session_stops_reading() {
         assert_eq!(frame["code"], 50005);
     }
     assert_eq!(client.taken.load(Ordering::SeqCst), 11);
+}
+
+#[tokio::test]
+async fn a_stalled_store_answers_with_errors_not_silence() {
+    // The gate stays shut: every batch stalls, as on a database link that hangs.
+    let w = world_with(
+        false,
+        BatchLimits {
+            store_timeout: Duration::from_millis(200),
+            ..BatchLimits::default()
+        },
+    )
+    .await;
+    let (ann, ben) = (w.users[0], w.users[1]);
+    let mut client = start(&w, ann, SocketKind::Direct(ben), limits(8));
+    for n in 0..3 {
+        client.send(json!({"type": 1, "content": format!("m{n}"), "client_id": format!("c{n}")}));
+    }
+    for n in 0..3 {
+        let frame = client.recv().await;
+        assert_eq!(frame["code"], 40001, "{frame}");
+        assert_eq!(frame["client_id"], format!("c{n}"));
+        assert!(frame["content"]
+            .as_str()
+            .expect("reason")
+            .contains("did not answer in time"));
+    }
+    // The socket is still open and answers what does not need the stalled writer.
+    client.send(json!({"type": 7}));
+    assert_eq!(client.recv().await["code"], 400);
 }
 
 #[tokio::test]
