@@ -306,11 +306,15 @@ impl ChatService {
     /// `query`, or [`Error::TimedOut`] if the store has not answered within the store
     /// timeout (a stalled database link must not hold a socket's answers forever).
     async fn bounded<T>(&self, query: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-        tokio::time::timeout(self.store_timeout, query)
-            .await
-            .unwrap_or(Err(Error::TimedOut(
-                "the database did not answer in time: try again",
-            )))
+        match tokio::time::timeout(self.store_timeout, query).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                tracing::error!(timeout = ?self.store_timeout, "a history or unread query timed out");
+                Err(Error::TimedOut(
+                    "the database did not answer in time: try again",
+                ))
+            }
+        }
     }
 
     /// The message id above which `viewer` reads `conversation`: 0 in a private one (the
