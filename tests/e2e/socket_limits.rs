@@ -7,6 +7,8 @@ use confab_e2e::ws::{Ended, Ws};
 use confab_e2e::{spawn_with, TestApp, TestUser};
 use serde_json::{json, Value};
 
+const ADMIN: &str = "admin-token-of-the-socket-limit-tests";
+
 async fn inbox(app: &TestApp, user: &TestUser) -> Ws {
     let mut ws = app
         .ws("/chat/ws", Some(&user.access))
@@ -19,7 +21,11 @@ async fn inbox(app: &TestApp, user: &TestUser) -> Ws {
 /// A user at the cap gets a socket that closes at once with 1008; closing one frees a place.
 #[tokio::test]
 async fn sockets_per_user_are_capped() {
-    let app = spawn_with(|c| c.chat.max_sockets_per_user = 2).await;
+    let app = spawn_with(|c| {
+        c.chat.max_sockets_per_user = 2;
+        c.admin.token = ADMIN.to_owned();
+    })
+    .await;
     let ann = app.user("cap").await;
     let first = inbox(&app, &ann).await;
     let _second = inbox(&app, &ann).await;
@@ -28,6 +34,19 @@ async fn sockets_per_user_are_capped() {
         .await
         .expect("the upgrade itself succeeds");
     assert_eq!(third.ended().await, Ended::Closed(1008));
+    // Operators see the refusal counted by close code.
+    let metrics = app
+        .send(
+            app.request(reqwest::Method::GET, "/metrics", None)
+                .bearer_auth(ADMIN),
+        )
+        .await;
+    assert_eq!(metrics.http, 200);
+    let text = String::from_utf8_lossy(&metrics.bytes);
+    assert!(
+        text.contains("confab_websocket_closes_total{code=\"1008\"} 1"),
+        "{text}"
+    );
     // Someone else is not affected.
     let ben = app.user("other").await;
     let _ben = inbox(&app, &ben).await;

@@ -244,6 +244,15 @@ pub(super) async fn metrics(State(state): State<AppState>, _admin: Admin) -> Res
         version = env!("CARGO_PKG_VERSION"),
         sockets = state.hub.len(),
     );
+    out.push_str(
+        "# HELP confab_websocket_closes_total WebSocket sockets the server closed or refused, by close code (1008 policy or caps, 1013 slow reader or resync, 4001 token expired, 1001 shutdown or silence).\n\
+         # TYPE confab_websocket_closes_total counter\n",
+    );
+    for (code, count) in state.hub.closes() {
+        out.push_str(&format!(
+            "confab_websocket_closes_total{{code=\"{code}\"}} {count}\n"
+        ));
+    }
     state.plugins.render_metrics(&mut out);
     let mut response = out.into_response();
     response.headers_mut().insert(

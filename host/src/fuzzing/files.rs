@@ -4,6 +4,8 @@
 use crate::config::{Config, PluginsConfig};
 use crate::plugins::manifest::{config_table, valid_name, Manifest};
 
+use super::close;
+
 /// A plugin manifest's text.
 pub fn plugin_manifest(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -40,10 +42,31 @@ pub fn plugin_manifest(data: &[u8]) {
     );
     if finite(&toml::Value::Table(manifest.config.clone())) {
         let table = config_table(&json).unwrap_or_else(|e| panic!("{json} is refused: {e}"));
-        assert_eq!(
-            table, manifest.config,
-            "the configuration changed through JSON"
+        let (table, config) = (
+            toml::Value::Table(table),
+            toml::Value::Table(manifest.config),
         );
+        assert!(
+            same(&table, &config),
+            "the configuration changed through JSON: {table:?}"
+        );
+    }
+}
+
+/// Whether two TOML values are equal, floats within their last digits (see [`close`]).
+fn same(a: &toml::Value, b: &toml::Value) -> bool {
+    match (a, b) {
+        (toml::Value::Float(x), toml::Value::Float(y)) => close(*x, *y),
+        (toml::Value::Array(xs), toml::Value::Array(ys)) => {
+            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same(x, y))
+        }
+        (toml::Value::Table(xs), toml::Value::Table(ys)) => {
+            xs.len() == ys.len()
+                && xs
+                    .iter()
+                    .all(|(k, x)| ys.get(k).is_some_and(|y| same(x, y)))
+        }
+        _ => a == b,
     }
 }
 

@@ -30,3 +30,11 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("config", config),
     ("sealed_field", sealed_field),
 ];
+
+/// Whether two floats are equal within their last digits. serde_json reads decimal
+/// fractions quickly rather than exactly (its `float_roundtrip` feature is off), so a float
+/// written as JSON and read back can move by a unit in the last place.
+fn close(x: f64, y: f64) -> bool {
+    let bound = 4.0 * f64::EPSILON * x.abs().max(y.abs());
+    x == y || (x - y).abs() <= bound.max(f64::MIN_POSITIVE)
+}

@@ -12,6 +12,8 @@ use serde_json::Value;
 use crate::api::params::{add_multipart, FormLimits, Params};
 use crate::uploads::HEAD_BYTES;
 
+use super::close;
+
 /// The boundary of the multipart bodies the check reads.
 const MULTIPART_BOUNDARY: &str = "fuzz";
 
@@ -88,19 +90,13 @@ pub fn params_json(data: &[u8]) {
     }
 }
 
-/// Whether two JSON values are equal, floats within their last digit: serde_json reads
-/// decimal fractions quickly rather than exactly, so a float written back can move by one
-/// unit in the last place.
+/// Whether two JSON values are equal, floats within their last digits (see [`close`]).
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) if x.is_f64() && y.is_f64() => {
-            let (x, y) = (
-                x.as_f64().unwrap_or(f64::NAN),
-                y.as_f64().unwrap_or(f64::NAN),
-            );
-            let close = 4.0 * f64::EPSILON * x.abs().max(y.abs());
-            x == y || (x - y).abs() <= close.max(f64::MIN_POSITIVE)
-        }
+        (Value::Number(x), Value::Number(y)) if x.is_f64() && y.is_f64() => close(
+            x.as_f64().unwrap_or(f64::NAN),
+            y.as_f64().unwrap_or(f64::NAN),
+        ),
         (Value::Array(xs), Value::Array(ys)) => {
             xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same(x, y))
         }

@@ -148,6 +148,8 @@ pub struct Hub {
     node: u64,
     caps: SocketCaps,
     user_rate: UserRate,
+    /// Sockets closed by the server (or refused at the caps), by close code.
+    closes: Mutex<std::collections::BTreeMap<u16, u64>>,
     next: AtomicU64,
     registry: Mutex<Registry>,
     shutdown: watch::Sender<bool>,
@@ -176,6 +178,7 @@ impl Hub {
             node,
             caps,
             user_rate,
+            closes: Mutex::default(),
             next: AtomicU64::new(1),
             registry: Mutex::new(Registry::default()),
             shutdown: watch::channel(false).0,
@@ -214,6 +217,26 @@ impl Hub {
     /// This node's id.
     pub fn node(&self) -> u64 {
         self.node
+    }
+
+    /// Counts a socket the server closed (or refused) with `code`.
+    pub fn count_close(&self, code: u16) {
+        *self
+            .closes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(code)
+            .or_default() += 1;
+    }
+
+    /// Sockets the server closed or refused so far, by close code.
+    pub fn closes(&self) -> Vec<(u16, u64)> {
+        self.closes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(code, count)| (*code, *count))
+            .collect()
     }
 
     /// The limit on sends per user across their sockets.

@@ -176,6 +176,7 @@ impl Session {
         } = match self.hub.register(admission) {
             Ok(registration) => registration,
             Err(refused) => {
+                self.hub.count_close(refused.code);
                 farewell(&mut sink, refused.code, refused.reason).await;
                 return;
             }
@@ -304,6 +305,7 @@ impl Session {
             }
         }
         if let Some((code, reason)) = close {
+            self.hub.count_close(code);
             farewell(&mut sink, code, reason).await;
             // RFC 6455 §5.5.1: the server waits for the client's close frame before it
             // drops the connection, so a client still writing reads everything sent before
