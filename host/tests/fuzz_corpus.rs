@@ -38,7 +38,8 @@ fn every_corpus_input_keeps_its_parsers_contract() {
         );
         let artifacts = inputs(&fuzz_dir().join("artifacts").join(target));
         for file in corpus.iter().chain(&artifacts) {
-            let data = std::fs::read(file).expect("a readable corpus file");
+            let data =
+                std::fs::read(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
             if panic::catch_unwind(AssertUnwindSafe(|| check(&data))).is_err() {
                 failures.push(file.display().to_string());
             }

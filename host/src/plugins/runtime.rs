@@ -4,8 +4,11 @@
 //! are carved from pre-reserved slots, so creating one is cheap and memory is bounded),
 //! and epoch interruption driven by a ticker thread (one tick a millisecond), which is how
 //! a call's deadline is enforced. At every tick a running call yields to the async runtime
-//! and, once past its deadline, traps: a plugin that spins never holds a worker thread for
-//! longer than a tick, so the other sockets and requests on that thread go on. A plugin is compiled once, off the async runtime, and
+//! and, once it has *run* for its deadline, traps: a plugin that spins never holds a worker
+//! thread for longer than a tick, so the other sockets and requests on that thread go on.
+//! The deadline counts the time the call ran, not the time it waited to be resumed after a
+//! yield, so a busy server does not make an ordinary call miss its deadline (see
+//! [`CallClock`]); a wall-clock backstop still ends any call. A plugin is compiled once, off the async runtime, and
 //! cached on disk under the engine's compatibility hash and the plugin's sha256; then
 //! pre-linked into an `InstancePre`. Calls run in live instances kept in a small pool per
 //! plugin version; an instance that trapped, timed out or ran out of memory is thrown
@@ -52,6 +55,13 @@ const WIT_PACKAGE: &str = "confab:plugin/";
 /// How long a plugin may wait on the host's store beyond its deadline before the call is
 /// abandoned (the deadline itself is checked only while wasm runs).
 const HOST_WAIT_GRACE: Duration = Duration::from_millis(500);
+/// A call ends, whatever it ran, after this many times its deadline of wall-clock time
+/// (plus [`HOST_WAIT_GRACE`]): time spent waiting to be resumed on a busy server counts
+/// here only.
+const WALL_CLOCK_FACTOR: u32 = 10;
+/// The most running time one tick can stand for: ticks come every millisecond while a call
+/// runs, so a longer gap between two was spent parked after a yield, not running.
+const MAX_TICK: Duration = Duration::from_millis(2);
 /// Calls after which a live instance is replaced, so memory a plugin leaked goes back.
 const RECYCLE_AFTER_CALLS: u64 = 10_000;
 /// Log lines one call may write; more are dropped.
@@ -371,14 +381,44 @@ pub struct CallState {
     limiter: Limiter,
     shared: Arc<PluginShared>,
     log_lines: u32,
-    /// When the current call (or instantiation) must be over.
-    deadline: Instant,
+    /// How long the current call (or instantiation) has run, against its deadline.
+    clock: CallClock,
+}
+
+/// The running time of one call, measured at the epoch ticks it sees.
+///
+/// The time between two ticks of a call counts in full only up to [`MAX_TICK`]: a running
+/// call sees a tick every millisecond, so a longer gap means it sat parked after a yield
+/// while other tasks ran, and that wait is not the plugin's. (A call that waited is resumed
+/// straight into a tick, since the epoch moved on meanwhile.)
+#[derive(Debug, Clone, Copy)]
+struct CallClock {
+    budget: Duration,
+    used: Duration,
+    last: Instant,
+}
+
+impl CallClock {
+    fn start(budget: Duration) -> Self {
+        Self {
+            budget,
+            used: Duration::ZERO,
+            last: Instant::now(),
+        }
+    }
+
+    /// Counts the time since the last tick; true once the budget is spent.
+    fn tick(&mut self, now: Instant) -> bool {
+        self.used += now.saturating_duration_since(self.last).min(MAX_TICK);
+        self.last = now;
+        self.used >= self.budget
+    }
 }
 
 /// What the engine does at each epoch tick of a running call: yield to the async runtime,
-/// so other tasks on the worker thread run, and trap once the call is past its deadline.
-fn at_tick(state: &CallState) -> UpdateDeadline {
-    if Instant::now() >= state.deadline {
+/// so other tasks on the worker thread run, and trap once the call has run its deadline.
+fn at_tick(state: &mut CallState) -> UpdateDeadline {
+    if state.clock.tick(Instant::now()) {
         UpdateDeadline::Interrupt
     } else {
         UpdateDeadline::Yield(1)
@@ -635,11 +675,11 @@ impl Loaded {
             },
             shared: self.shared.clone(),
             log_lines: 0,
-            deadline: Instant::now() + self.limits.deadline(),
+            clock: CallClock::start(self.limits.deadline()),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_callback(|store| Ok(at_tick(store.data())));
+        store.epoch_deadline_callback(|mut store| Ok(at_tick(store.data_mut())));
         store.set_epoch_deadline(1);
         let plugin = self
             .pre
@@ -665,7 +705,7 @@ impl Loaded {
             Some(live) => live,
             None => self.instantiate().await?,
         };
-        let budget = self.limits.deadline() + HOST_WAIT_GRACE;
+        let budget = self.limits.deadline() * WALL_CLOCK_FACTOR + HOST_WAIT_GRACE;
         let outcome = tokio::time::timeout(budget, run(&mut live, request, self.limits)).await;
         match outcome {
             Ok(Ok(response)) => {
@@ -689,7 +729,7 @@ impl Loaded {
 async fn run(live: &mut Live, request: Request, limits: Limits) -> wasmtime::Result<Response> {
     let store = &mut live.store;
     store.data_mut().log_lines = 0;
-    store.data_mut().deadline = Instant::now() + limits.deadline();
+    store.data_mut().clock = CallClock::start(limits.deadline());
     store.set_epoch_deadline(1);
     let guest = live.plugin.confab_plugin_plugin();
     Ok(match request {
@@ -742,5 +782,36 @@ fn hook_from_wit(hook: wit::Hook) -> Hook {
         wit::Hook::OnJoin => Hook::OnJoin,
         wit::Hook::OnOwnerLeave => Hook::OnOwnerLeave,
         wit::Hook::OnUpload => Hook::OnUpload,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ticks a millisecond apart count in full; a long gap (the call parked after a yield
+    /// on a busy server) counts as one tick at most.
+    #[test]
+    fn the_call_clock_counts_running_time_not_waiting_time() {
+        let start = Instant::now();
+        let mut clock = CallClock {
+            budget: Duration::from_millis(10),
+            used: Duration::ZERO,
+            last: start,
+        };
+        let ms = |n: u64| start + Duration::from_millis(n);
+        for n in 1..=5 {
+            assert!(!clock.tick(ms(n)), "5 ms of a 10 ms budget");
+        }
+        // Parked for 200 ms between two ticks: not the plugin's time.
+        assert!(!clock.tick(ms(205)));
+        assert_eq!(clock.used, Duration::from_millis(5) + MAX_TICK);
+        for n in 206..=207 {
+            assert!(!clock.tick(ms(n)));
+        }
+        assert!(
+            clock.tick(ms(208)),
+            "the budget's tenth millisecond of running ends it"
+        );
     }
 }
