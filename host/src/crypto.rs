@@ -121,7 +121,12 @@ impl FieldCipher {
         else {
             anyhow::bail!("sealed value has an unknown format");
         };
-        let kid: u32 = kid.parse().context("sealed value has a bad key id")?;
+        // Only the spelling `seal` writes: `parse` alone would also take "+1" and "01".
+        let kid: u32 = kid
+            .parse()
+            .ok()
+            .filter(|id: &u32| id.to_string() == kid)
+            .context("sealed value has a bad key id")?;
         let pair = self
             .keys
             .get(&kid)
@@ -262,6 +267,20 @@ mod tests {
         assert!(c.open(&forged).is_err());
         assert!(c.open("v1.9.AAAA").is_err());
         assert!(c.open("plain text").is_err());
+    }
+
+    #[test]
+    fn a_value_opens_only_with_the_key_id_as_sealed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = cipher(dir.path());
+        let sealed = c.seal("x");
+        let body = sealed.strip_prefix("v1.1.").expect("sealed with key 1");
+        // The tag covers the key id as a number, so these spellings used to open too.
+        for kid in ["01", "+1", "001"] {
+            let respelled = format!("v1.{kid}.{body}");
+            assert!(c.open(&respelled).is_err(), "{respelled} opens");
+        }
+        assert_eq!(c.open(&sealed).expect("opens"), "x");
     }
 
     #[test]
