@@ -7,7 +7,7 @@ use crate::api::envelope::ok;
 use crate::api::paging::{with_next, Paging};
 use crate::api::params::Params;
 use crate::error::{Error, Result};
-use crate::groups::{BanView, GroupService, GroupView, HistoryVisibility, MemberView, Role};
+use crate::groups::{BanView, Group, GroupService, GroupView, HistoryVisibility, MemberView, Role};
 use crate::users::Caller;
 
 /// `POST /group/create` (`group_name`|`name`, `desc`|`description`, `size`)
@@ -41,9 +41,7 @@ pub(super) async fn mine(
 ) -> Result<Response> {
     let paging = Paging::from_params(&params)?;
     let list = groups.mine(caller, paging.store_page()).await?;
-    let (page, next) = paging.split(list, |g| g.id);
-    let views: Vec<GroupView> = page.iter().map(GroupView::from).collect();
-    Ok(with_next(ok(views), next))
+    Ok(group_page(paging, list))
 }
 
 /// `GET /group/joined` (`limit`, `after`: paged, see [`Paging`])
@@ -54,9 +52,14 @@ pub(super) async fn joined(
 ) -> Result<Response> {
     let paging = Paging::from_params(&params)?;
     let list = groups.joined(caller, paging.store_page()).await?;
+    Ok(group_page(paging, list))
+}
+
+/// A page of groups in the envelope, with the next page's cursor.
+fn group_page(paging: Paging, list: Vec<Group>) -> Response {
     let (page, next) = paging.split(list, |g| g.id);
     let views: Vec<GroupView> = page.iter().map(GroupView::from).collect();
-    Ok(with_next(ok(views), next))
+    with_next(ok(views), next)
 }
 
 /// `DELETE /group/delete` (`group_id`): leave.
