@@ -48,14 +48,28 @@ impl std::fmt::Debug for App {
     }
 }
 
+/// What the services of a process are opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Serving clients: this process owns the message log (SQLite) and writes messages.
+    Serve,
+    /// A command run beside a running server (`confab invite`): it writes no messages and
+    /// leaves the message log to the server.
+    Tool,
+}
+
 /// The services of one deployment, without a listener (used by `serve` and `invite`).
-pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
+pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppState, Stores)> {
     let data_dir = &config.server.data_dir;
     create_private_dir(data_dir)?;
     let secrets = data_dir.join("secrets");
     create_private_dir(&secrets)?;
 
-    let mut stores = store::connect(&config.database, data_dir).await?;
+    let mut stores = if purpose == Purpose::Serve && config.history.url.is_empty() {
+        store::connect_serving(&config.database, data_dir).await?
+    } else {
+        store::connect(&config.database, data_dir).await?
+    };
     if !config.history.url.is_empty() {
         let mongo = crate::store::MongoMessages::connect(
             &config.history.url,
@@ -204,7 +218,7 @@ pub async fn services(config: &Config) -> anyhow::Result<(AppState, Stores)> {
 impl App {
     /// Prepares the data folder, storage and services, and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let (state, stores) = services(&config).await?;
+        let (state, stores) = services(&config, Purpose::Serve).await?;
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("listening on {}", config.server.listen))?;

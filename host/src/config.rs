@@ -95,6 +95,11 @@ pub struct DatabaseConfig {
     /// its senders or reader get an error frame (40001) instead of waiting on a stalled
     /// database.
     pub query_timeout_secs: u64,
+    /// SQLite only: acknowledge a message once it is appended to the message log
+    /// (`<data_dir>/message-log`) and synced, and write it into SQLite behind, in large
+    /// transactions. Off: each batch is committed to SQLite before it is acknowledged.
+    /// Either way an acknowledged message survives a crash or a power cut.
+    pub message_log: bool,
 }
 
 /// `[auth]`
@@ -567,6 +572,7 @@ impl Default for DatabaseConfig {
             url: String::new(),
             max_connections: 8,
             query_timeout_secs: 10,
+            message_log: true,
         }
     }
 }

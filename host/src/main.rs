@@ -102,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
             if count == 0 || count > 1000 {
                 anyhow::bail!("--count must be between 1 and 1000");
             }
-            let (state, _) = confab::app::services(&config).await?;
+            let (state, _) = confab::app::services(&config, confab::app::Purpose::Tool).await?;
             for key in state.users.issue_invites(count).await? {
                 println!("{key}");
             }

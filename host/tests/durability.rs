@@ -42,9 +42,23 @@ const STARTUP: Duration = Duration::from_secs(60);
 const STREAMING: Duration = Duration::from_secs(40);
 const PASSWORD: &str = "durable-password";
 
+/// The default: acknowledged from the message log, SQLite written behind it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_messages_survive_sigkill_on_sqlite() {
     acknowledged_messages_survive_sigkill("sqlite", &[]).await;
+}
+
+/// With the message log off: each batch committed to SQLite before its acknowledgement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_messages_survive_sigkill_on_sqlite_without_the_log() {
+    acknowledged_messages_survive_sigkill(
+        "sqlite",
+        &[(
+            "CONFAB_DATABASE__MESSAGE_LOG".to_owned(),
+            "false".to_owned(),
+        )],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

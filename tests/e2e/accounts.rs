@@ -244,7 +244,7 @@ async fn invite_only_registration_uses_each_key_once() {
     let app =
         spawn_with(|c| c.registration.mode = confab::config::RegistrationMode::InviteOnly).await;
     let keys = app.stores.invites.clone();
-    let users = confab::app::services(&app.config)
+    let users = confab::app::services(&app.config, confab::app::Purpose::Tool)
         .await
         .expect("services")
         .0

@@ -67,12 +67,10 @@ pub struct NewMessage {
     pub client_id: Option<String>,
     /// Server time, unix milliseconds.
     pub sent_at: i64,
-    /// Whether the receiver already saw it live (private messages).
-    pub read: bool,
 }
 
 impl NewMessage {
-    /// The message as stored under server id `id`.
+    /// The message as stored under server id `id`, not yet read.
     pub fn stored_as(self, id: i64) -> Message {
         Message {
             id,
@@ -82,7 +80,7 @@ impl NewMessage {
             content: self.content,
             client_id: self.client_id,
             sent_at: self.sent_at,
-            read: self.read,
+            read: false,
         }
     }
 }
@@ -104,7 +102,8 @@ pub struct Message {
     pub client_id: Option<String>,
     /// Server time, unix milliseconds.
     pub sent_at: i64,
-    /// Whether the receiver has read it (private messages).
+    /// Whether the receiver has read it: its id is at most their read cursor in the
+    /// conversation (private messages; always false in a group).
     pub read: bool,
 }
 

@@ -263,7 +263,6 @@ impl ChatService {
             content,
             client_id,
             sent_at,
-            read: false,
         };
         Ok(self.writer.submit(message, origin).await?)
     }

@@ -289,7 +289,6 @@ mod tests {
             content: format!("message {n}"),
             client_id,
             sent_at: 1_700_000_000_000,
-            read: false,
         }
     }
 

@@ -21,7 +21,6 @@ fn draft(
         content: text.to_owned(),
         client_id: None,
         sent_at: at,
-        read: false,
     }
 }
 
@@ -120,58 +119,7 @@ pub async fn run(store: &dyn MessageStore) {
         .expect("none above the newest")
         .is_empty());
 
-    // Unread for a: from the oldest message to a that a has not read, everything on.
-    let unread = store.unread(&direct, a, 100).await.expect("unread");
-    assert_eq!(unread.first().map(|m| m.content.as_str()), Some("m2"));
-    assert_eq!(unread.len(), 13);
-    let page = store.unread(&direct, a, 4).await.expect("a page of unread");
-    assert_eq!(
-        page.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
-        ["m2", "m3", "m4", "m5"],
-        "a page is the oldest unread and what follows it, up to the limit"
-    );
-    let changed = store.mark_read(&direct, a, ids[14]).await.expect("mark");
-    assert_eq!(changed, 5, "m2, m5, m8, m11, m14 were to a");
-    assert!(store
-        .unread(&direct, a, 100)
-        .await
-        .expect("none left")
-        .is_empty());
-    let page = store.after(&direct, 0, 0, 3).await.expect("read flags");
-    assert_eq!(
-        page.iter().map(|m| m.read).collect::<Vec<_>>(),
-        [false, false, true],
-        "only messages to the reader are marked"
-    );
-    // b's unread starts at m0.
-    assert_eq!(
-        store.unread(&direct, b, 100).await.expect("b")[0].content,
-        "m0"
-    );
-    store.mark_read(&direct, b, ids[3]).await.expect("partial");
-    assert_eq!(
-        store.unread(&direct, b, 100).await.expect("b")[0].content,
-        "m4"
-    );
-
-    // Stored as read already (delivered live).
-    let live = NewMessage {
-        read: true,
-        ..draft(
-            Conversation::direct(base + 5, base + 6),
-            base + 5,
-            Some(base + 6),
-            "live",
-            1,
-        )
-    };
-    let live = store.append(live).await.expect("live");
-    assert!(live.message.read);
-    assert!(store
-        .unread(&Conversation::direct(base + 5, base + 6), base + 6, 100)
-        .await
-        .expect("none")
-        .is_empty());
+    unread_and_read(store, base, direct, group, &ids).await;
 
     // De-duplication by the sender's client id.
     let with_id = NewMessage {
@@ -190,6 +138,22 @@ pub async fn run(store: &dyn MessageStore) {
         .expect("again");
     assert!(again.duplicate);
     assert_eq!(again.message, first.message);
+    assert!(
+        store
+            .mark_read(&direct, b, first.message.id)
+            .await
+            .expect("read"),
+        "b's cursor moves past the message"
+    );
+    let read_since = store
+        .append(with_id.clone())
+        .await
+        .expect("again, after b read it");
+    assert!(read_since.duplicate);
+    assert!(
+        read_since.message.read,
+        "a resend answers with the message as it is now"
+    );
     let other_sender = store
         .append(NewMessage {
             sender: b,
@@ -239,6 +203,153 @@ pub async fn run(store: &dyn MessageStore) {
     );
 
     batches(store, base + 100).await;
+}
+
+/// Read cursors: what a reader has read is every message to them up to their cursor, which
+/// only moves forward. `ids` are m0..m14 of `direct`, where m2, m5, m8, m11 and m14 went from
+/// `b` to `a` and the others from `a` to `b`.
+async fn unread_and_read(
+    store: &dyn MessageStore,
+    base: i64,
+    direct: Conversation,
+    group: Conversation,
+    ids: &[i64],
+) {
+    let (a, b) = (base, base + 1);
+    let contents =
+        |page: &[Message]| -> Vec<String> { page.iter().map(|m| m.content.clone()).collect() };
+    let flags = |page: &[Message]| -> Vec<bool> { page.iter().map(|m| m.read).collect() };
+
+    // Unread for a: from the oldest message to a on, everything (a's own included).
+    let unread = store.unread(&direct, a, 100).await.expect("unread");
+    assert_eq!(unread.first().map(|m| m.content.as_str()), Some("m2"));
+    assert_eq!(unread.len(), 13);
+    assert!(unread.iter().all(|m| !m.read), "nothing is read yet");
+    let page = store.unread(&direct, a, 4).await.expect("a page of unread");
+    assert_eq!(
+        contents(&page),
+        ["m2", "m3", "m4", "m5"],
+        "a page is the oldest unread and what follows it, up to the limit"
+    );
+    assert!(
+        !store.mark_read(&direct, a, 0).await.expect("mark nothing"),
+        "a cursor at 0 is no cursor"
+    );
+    assert!(store.mark_read(&direct, a, ids[14]).await.expect("mark"));
+    assert!(store
+        .unread(&direct, a, 100)
+        .await
+        .expect("none left")
+        .is_empty());
+    let page = store.after(&direct, 0, 0, 15).await.expect("read flags");
+    assert_eq!(
+        flags(&page),
+        [
+            false, false, true, false, false, true, false, false, true, false, false, true, false,
+            false, true
+        ],
+        "only the messages to the reader are read"
+    );
+
+    // The cursor never moves back: marking an older id, or the same, changes nothing.
+    assert!(!store.mark_read(&direct, a, ids[5]).await.expect("older"));
+    assert!(!store.mark_read(&direct, a, ids[14]).await.expect("same"));
+    assert!(store
+        .unread(&direct, a, 100)
+        .await
+        .expect("still none")
+        .is_empty());
+    let again = store.after(&direct, 0, 0, 15).await.expect("read flags");
+    assert_eq!(flags(&again), flags(&page), "the flags stay as they were");
+
+    // b's unread starts at m0; reading part of it moves b's start, and the flags of the
+    // messages to b up to there, only.
+    assert_eq!(
+        contents(&store.unread(&direct, b, 1).await.expect("b")),
+        ["m0"]
+    );
+    assert!(store.mark_read(&direct, b, ids[3]).await.expect("partial"));
+    assert_eq!(
+        contents(&store.unread(&direct, b, 1).await.expect("b")),
+        ["m4"]
+    );
+    let page = store.before(&direct, ids[6], 0, 6).await.expect("flags");
+    assert_eq!(
+        flags(&page),
+        [true, true, true, true, false, true],
+        "m0, m1, m3 read by b, m2 and m5 by a; m4 not yet"
+    );
+    assert!(!store.mark_read(&direct, b, ids[1]).await.expect("older"));
+    assert_eq!(
+        contents(&store.unread(&direct, b, 1).await.expect("b")),
+        ["m4"]
+    );
+
+    // A reader's own messages are never unread for them: a sends after reading everything.
+    let own = store
+        .append(draft(direct, a, Some(b), "from a", 16_000))
+        .await
+        .expect("own");
+    assert!(!own.message.read);
+    assert!(store
+        .unread(&direct, a, 100)
+        .await
+        .expect("own messages are not unread")
+        .is_empty());
+    let fresh = Conversation::direct(base + 5, base + 6);
+    for n in 0..3 {
+        store
+            .append(draft(fresh, base + 5, Some(base + 6), "only sent", n))
+            .await
+            .expect("one-way");
+    }
+    assert!(store
+        .unread(&fresh, base + 5, 100)
+        .await
+        .expect("the sender")
+        .is_empty());
+    assert_eq!(
+        store
+            .unread(&fresh, base + 6, 100)
+            .await
+            .expect("the recipient")
+            .len(),
+        3
+    );
+
+    // A new message after the cursor is unread, and the listing starts at it.
+    let new = store
+        .append(draft(direct, b, Some(a), "after the cursor", 17_000))
+        .await
+        .expect("new");
+    let unread = store.unread(&direct, a, 100).await.expect("unread again");
+    assert_eq!(contents(&unread), ["after the cursor"]);
+    assert!(!unread[0].read);
+    assert!(store
+        .mark_read(&direct, a, new.message.id)
+        .await
+        .expect("mark"));
+    let newest = store.before(&direct, i64::MAX, 0, 2).await.expect("newest");
+    assert_eq!(
+        flags(&newest),
+        [false, true],
+        "b has not read a's message; a has read b's"
+    );
+
+    // Group messages have no read state, cursor or not.
+    let in_group = store.after(&group, 0, 0, 10).await.expect("group");
+    let last = in_group.last().map(|m| m.id).expect("a group message");
+    store
+        .mark_read(&group, a, last)
+        .await
+        .expect("group cursor");
+    let in_group = store.after(&group, 0, 0, 10).await.expect("group");
+    assert!(in_group.iter().all(|m| !m.read));
+    assert!(store
+        .unread(&group, a, 10)
+        .await
+        .expect("group unread")
+        .is_empty());
 }
 
 /// Group commit: a batch is stored in order, with the same de-duplication as one by one.

@@ -17,6 +17,7 @@ use crate::messages::{Appended, Conversation, Message, NewMessage};
 use crate::uploads::Quota;
 use crate::users::{NewUser, ProfileChange, User, UserId};
 
+pub mod journal;
 pub mod mongo;
 mod sql;
 
@@ -25,6 +26,7 @@ pub mod conformance;
 #[cfg(any(test, feature = "conformance"))]
 pub mod message_conformance;
 
+pub use journal::{LogLimits, LoggedMessages};
 pub use mongo::MongoMessages;
 pub use sql::{Dialect, SqlStore};
 
@@ -256,20 +258,26 @@ pub trait MessageStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Message>>;
     /// Up to `limit` messages of the conversation from the oldest one unread by `reader`
-    /// on, oldest first (empty when nothing is unread).
+    /// on, oldest first (empty when nothing is unread). Unread means sent to `reader`
+    /// with an id above their read cursor (see [`MessageStore::mark_read`]); their own
+    /// messages and group messages are never unread.
     async fn unread(
         &self,
         conversation: &Conversation,
         reader: UserId,
         limit: u32,
     ) -> Result<Vec<Message>>;
-    /// Marks the messages to `reader` with ids up to `up_to` read; returns how many changed.
+    /// Moves `reader`'s read cursor in the conversation forward to `up_to`: every message
+    /// to them with an id up to it is read from then on, and [`Message::read`] says so.
+    /// The cursor never moves back, so an `up_to` at or below it changes nothing. Returns
+    /// whether the cursor moved. One cursor per reader rather than a flag per message,
+    /// because what a reader has read is always a prefix of the conversation by id.
     async fn mark_read(
         &self,
         conversation: &Conversation,
         reader: UserId,
         up_to: i64,
-    ) -> Result<u64>;
+    ) -> Result<bool>;
     /// Deletes messages sent before `cutoff_ms`; returns how many.
     async fn purge_before(&self, cutoff_ms: i64) -> Result<u64>;
 }
@@ -324,4 +332,29 @@ pub async fn connect(config: &DatabaseConfig, data_dir: &Path) -> anyhow::Result
     let store = SqlStore::connect(config, data_dir).await?;
     store.migrate().await?;
     Ok(Stores::from_sql(store))
+}
+
+/// The folder of the message log in the data folder.
+pub fn message_log_dir(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("message-log")
+}
+
+/// Connects as [`connect`] does for the process that serves clients: on SQLite, message
+/// history goes through the message log (`database.message_log`), which only one process
+/// may hold. With the log turned off, what an earlier run left in it is written to SQLite
+/// first.
+pub async fn connect_serving(config: &DatabaseConfig, data_dir: &Path) -> anyhow::Result<Stores> {
+    let store = SqlStore::connect(config, data_dir).await?;
+    store.migrate().await?;
+    let mut stores = Stores::from_sql(store.clone());
+    if store.dialect() == Dialect::Sqlite {
+        let dir = message_log_dir(data_dir);
+        if config.message_log {
+            let log = LoggedMessages::open(Arc::new(store), &dir, LogLimits::default()).await?;
+            stores.messages = Arc::new(log);
+        } else {
+            journal::replay_if_present(&store, &dir).await?;
+        }
+    }
+    Ok(stores)
 }

@@ -7,7 +7,10 @@
 //! id rests on a unique partial index, so two nodes racing with the same message still
 //! store it once. Old messages expire through a TTL index on `expire_at`, and
 //! [`MessageStore::purge_before`] remains for callers that purge by time themselves.
+//! Read state is one document per (conversation, reader) in `read_cursors`, holding the
+//! largest id the reader has read there, as in SQL (see `sql/messages/read_cursors.rs`).
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -27,6 +30,13 @@ use crate::users::UserId;
 /// The server's code for a unique-index violation.
 const DUPLICATE_KEY: i32 = 11000;
 
+/// The server's codes for dropping an index, or from a collection, that does not exist.
+const INDEX_NOT_FOUND: i32 = 27;
+const NAMESPACE_NOT_FOUND: i32 = 26;
+
+/// The index of the read flags that messages carried before read cursors.
+const FLAG_INDEX: &str = "conv_unread";
+
 /// How many times allocating an id is tried when the counter's upsert comes back without
 /// a value (two first-ever upserts colliding).
 const COUNTER_ATTEMPTS: usize = 3;
@@ -39,7 +49,28 @@ pub struct MongoMessages {
     database: Database,
     messages: Collection<StoredMessage>,
     counters: Collection<Document>,
+    read_cursors: Collection<ReadCursor>,
     retention_days: u32,
+}
+
+/// How far one reader has read one conversation: every message to them there with an id
+/// up to `read_up_to` is read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ReadCursor {
+    /// [`ReadCursor::id_of`] the two fields below.
+    #[serde(rename = "_id")]
+    id: String,
+    conv: String,
+    reader: i64,
+    read_up_to: i64,
+}
+
+impl ReadCursor {
+    /// The document id of `reader`'s cursor in the conversation with key `conv`: one key
+    /// per pair, so finding or moving a cursor goes through the `_id` index alone.
+    fn id_of(conv: &str, reader: UserId) -> String {
+        format!("{conv}/{reader}")
+    }
 }
 
 /// A message as stored: the field names are the collection's schema.
@@ -56,7 +87,7 @@ struct StoredMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
     sent_at: i64,
-    read: bool,
+    // Documents stored before read cursors also carry a `read` flag, which is ignored.
     // Absent when retention is off, so the TTL index leaves the message alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expire_at: Option<DateTime>,
@@ -76,11 +107,11 @@ impl StoredMessage {
             content: message.content,
             client_id: message.client_id,
             sent_at: message.sent_at,
-            read: message.read,
             expire_at,
         }
     }
 
+    /// The message, its `read` flag not yet set from the cursors.
     fn into_message(self) -> Result<Message> {
         let conversation = Conversation::from_key(&self.conv).with_context(|| {
             format!(
@@ -96,9 +127,14 @@ impl StoredMessage {
             content: self.content,
             client_id: self.client_id,
             sent_at: self.sent_at,
-            read: self.read,
+            read: false,
         })
     }
+}
+
+/// Whether the server answered with this error code.
+fn has_code(err: &mongodb::error::Error, wanted: i32) -> bool {
+    matches!(err.kind.as_ref(), ErrorKind::Command(command) if command.code == wanted)
 }
 
 /// Whether the server refused a write because a unique index already holds the key.
@@ -151,11 +187,13 @@ impl MongoMessages {
         let store = Self {
             messages: database.collection("messages"),
             counters: database.collection("counters"),
+            read_cursors: database.collection("read_cursors"),
             database,
             retention_days,
         };
         let prepare = async {
             store.create_indexes().await?;
+            store.flags_to_cursors().await?;
             store.seed_counter().await
         };
         prepare
@@ -181,12 +219,6 @@ impl MongoMessages {
                 doc! { "conv": 1, "_id": 1 },
                 IndexOptions::default(),
             ),
-            // The oldest unread message of a reader in a conversation.
-            index(
-                "conv_unread",
-                doc! { "conv": 1, "recipient": 1, "read": 1, "_id": 1 },
-                IndexOptions::default(),
-            ),
             // De-duplication: one message per (sender, client id), enforced by the server
             // so that nodes racing with the same retry still store it once.
             index(
@@ -210,6 +242,141 @@ impl MongoMessages {
             .create_indexes(indexes)
             .await
             .context("creating the indexes of `messages`")?;
+        Ok(())
+    }
+
+    /// Turns the read flags of a database from before read cursors into cursors, once:
+    /// each reader's cursor is the newest message to them flagged read (what they read
+    /// was always a prefix), then the flags' index is dropped. That index marks a database
+    /// still to convert, so a conversion cut short runs again at the next start, and
+    /// running it twice changes nothing.
+    async fn flags_to_cursors(&self) -> anyhow::Result<()> {
+        let names = self
+            .messages
+            .list_index_names()
+            .await
+            .context("listing the indexes of `messages`")?;
+        if !names.iter().any(|name| name == FLAG_INDEX) {
+            return Ok(());
+        }
+        let pipeline = vec![
+            doc! { "$match": { "read": true, "recipient": { "$ne": null } } },
+            doc! { "$group": {
+                "_id": { "conv": "$conv", "reader": "$recipient" },
+                "read_up_to": { "$max": "$_id" },
+            } },
+        ];
+        let newest: Vec<Document> = self
+            .messages
+            .aggregate(pipeline)
+            .await
+            .context("finding the newest read message of each reader")?
+            .try_collect()
+            .await
+            .context("finding the newest read message of each reader")?;
+        for found in newest {
+            let pair = found
+                .get_document("_id")
+                .context("a group of read messages has no key")?;
+            let conv = pair
+                .get_str("conv")
+                .context("a read message has no conversation")?;
+            let (Some(reader), Some(up_to)) =
+                (as_i64(pair.get("reader")), as_i64(found.get("read_up_to")))
+            else {
+                anyhow::bail!("a read message in {conv} has no integer recipient or id");
+            };
+            self.advance_cursor(conv, reader, up_to)
+                .await
+                .context("storing a read cursor")?;
+        }
+        match self.messages.drop_index(FLAG_INDEX).await {
+            // Another node converting at the same time dropped it first.
+            Err(err)
+                if !has_code(&err, INDEX_NOT_FOUND) && !has_code(&err, NAMESPACE_NOT_FOUND) =>
+            {
+                Err(anyhow::Error::new(err).context("dropping the index of the read flags"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Moves `reader`'s cursor in `conv` forward to `up_to`, never back; returns whether
+    /// it moved.
+    async fn advance_cursor(&self, conv: &str, reader: UserId, up_to: i64) -> Result<bool> {
+        // Ids start at 1, and no cursor reads as 0: nothing to move.
+        if up_to <= 0 {
+            return Ok(false);
+        }
+        let id = ReadCursor::id_of(conv, reader);
+        // `$max` leaves a newer cursor as it is; on a new document it sets the field.
+        let update = doc! {
+            "$max": { "read_up_to": up_to },
+            "$setOnInsert": { "conv": conv, "reader": reader },
+        };
+        let moved = self
+            .read_cursors
+            .update_one(doc! { "_id": &id }, update.clone())
+            .upsert(true)
+            .await;
+        let result = match moved {
+            Ok(result) => result,
+            // Two first cursors of the same pair at once: one insert wins, and this one
+            // only has to move the winner's document.
+            Err(err) if is_duplicate_key(&err) => self
+                .read_cursors
+                .update_one(doc! { "_id": &id }, update)
+                .await
+                .context("moving a read cursor")?,
+            Err(err) => {
+                return Err(Error::Internal(
+                    anyhow::Error::new(err).context("moving a read cursor"),
+                ))
+            }
+        };
+        Ok(result.modified_count == 1 || result.upserted_id.is_some())
+    }
+
+    /// The read cursors of a private conversation, by reader.
+    async fn cursors_of(&self, conversation: &Conversation) -> Result<HashMap<UserId, i64>> {
+        let Conversation::Direct(a, b) = *conversation else {
+            return Ok(HashMap::new());
+        };
+        let key = conversation.key();
+        let ids = [ReadCursor::id_of(&key, a), ReadCursor::id_of(&key, b)];
+        let cursors: Vec<ReadCursor> = self
+            .read_cursors
+            .find(doc! { "_id": { "$in": ids.to_vec() } })
+            .await
+            .context("reading read cursors")?
+            .try_collect()
+            .await
+            .context("reading read cursors")?;
+        Ok(cursors
+            .into_iter()
+            .map(|cursor| (cursor.reader, cursor.read_up_to))
+            .collect())
+    }
+
+    /// Sets the `read` flag of each message from the cursors of its conversation: one
+    /// query per private conversation among them (a listing has one).
+    async fn set_read_flags(&self, messages: &mut [Message]) -> Result<()> {
+        let private: HashSet<Conversation> = messages
+            .iter()
+            .filter(|message| message.recipient.is_some())
+            .map(|message| message.conversation)
+            .collect();
+        let mut cursors = HashMap::with_capacity(private.len());
+        for conversation in private {
+            cursors.insert(conversation, self.cursors_of(&conversation).await?);
+        }
+        for message in messages {
+            message.read = message
+                .recipient
+                .zip(cursors.get(&message.conversation))
+                .and_then(|(recipient, of_conversation)| of_conversation.get(&recipient))
+                .is_some_and(|&cursor| message.id <= cursor);
+        }
         Ok(())
     }
 
@@ -289,7 +456,11 @@ impl MongoMessages {
             .find_one(doc! { "sender": sender, "client_id": client_id })
             .await
             .context("looking up a message by client id")?;
-        found.map(StoredMessage::into_message).transpose()
+        let Some(found) = found else { return Ok(None) };
+        let mut message = found.into_message()?;
+        self.set_read_flags(std::slice::from_mut(&mut message))
+            .await?;
+        Ok(Some(message))
     }
 
     async fn list(&self, filter: Document, options: FindOptions) -> Result<Vec<Message>> {
@@ -302,10 +473,12 @@ impl MongoMessages {
             .try_collect()
             .await
             .context("reading messages")?;
-        stored
+        let mut messages = stored
             .into_iter()
             .map(StoredMessage::into_message)
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        self.set_read_flags(&mut messages).await?;
+        Ok(messages)
     }
 }
 
@@ -381,8 +554,13 @@ impl MessageStore for MongoMessages {
                 .try_collect()
                 .await
                 .context("looking up client ids")?;
-            for old in found {
-                let message = old.into_message()?;
+            let mut found = found
+                .into_iter()
+                .map(StoredMessage::into_message)
+                .collect::<Result<Vec<_>>>()?;
+            // A resend answers with the stored message as it is now, read or not.
+            self.set_read_flags(&mut found).await?;
+            for message in found {
                 if let Some(client_id) = message.client_id.clone() {
                     stored.insert((message.sender, client_id), message);
                 }
@@ -543,10 +721,22 @@ impl MessageStore for MongoMessages {
         reader: UserId,
         limit: u32,
     ) -> Result<Vec<Message>> {
+        // Group messages have no recipient, so nothing in a group is unread.
+        if matches!(conversation, Conversation::Group(_)) {
+            return Ok(Vec::new());
+        }
         let key = conversation.key();
+        let cursor = self
+            .read_cursors
+            .find_one(doc! { "_id": ReadCursor::id_of(&key, reader) })
+            .await
+            .context("reading a read cursor")?
+            .map_or(0, |cursor| cursor.read_up_to);
+        // Walks the `conv_id` index from the cursor on; what it passes over is only the
+        // reader's own messages since then.
         let oldest = self
             .messages
-            .find_one(doc! { "conv": &key, "recipient": reader, "read": false })
+            .find_one(doc! { "conv": &key, "_id": { "$gt": cursor }, "recipient": reader })
             .sort(doc! { "_id": 1 })
             .await
             .context("finding the oldest unread message")?;
@@ -566,21 +756,9 @@ impl MessageStore for MongoMessages {
         conversation: &Conversation,
         reader: UserId,
         up_to: i64,
-    ) -> Result<u64> {
-        let result = self
-            .messages
-            .update_many(
-                doc! {
-                    "conv": conversation.key(),
-                    "recipient": reader,
-                    "read": false,
-                    "_id": { "$lte": up_to },
-                },
-                doc! { "$set": { "read": true } },
-            )
+    ) -> Result<bool> {
+        self.advance_cursor(&conversation.key(), reader, up_to)
             .await
-            .context("marking messages read")?;
-        Ok(result.modified_count)
     }
 
     async fn purge_before(&self, cutoff_ms: i64) -> Result<u64> {
@@ -605,7 +783,6 @@ mod tests {
             content: "hi".to_owned(),
             client_id: client_id.map(str::to_owned),
             sent_at,
-            read: false,
         }
     }
 
@@ -654,5 +831,95 @@ mod tests {
             back.into_message().expect("its key parses").conversation,
             Conversation::direct(4, 9)
         );
+    }
+}
+
+/// The conversion of a database from before read cursors, on a real server when
+/// `CONFAB_TEST_MONGO_URL` names one.
+#[cfg(test)]
+mod conversion_tests {
+    use super::*;
+
+    /// A message document as stored before read cursors, with its `read` flag.
+    fn flagged(id: i64, conv: &str, sender: i64, recipient: Option<i64>, read: bool) -> Document {
+        doc! {
+            "_id": id,
+            "conv": conv,
+            "sender": sender,
+            "recipient": recipient.map_or(Bson::Null, Bson::Int64),
+            "content": format!("m{id}"),
+            "sent_at": 1_000 + id,
+            "read": read,
+        }
+    }
+
+    #[tokio::test]
+    async fn read_flags_become_cursors_once() {
+        let Ok(url) = std::env::var("CONFAB_TEST_MONGO_URL") else {
+            eprintln!("SKIPPED: the MongoDB conversion test needs CONFAB_TEST_MONGO_URL");
+            return;
+        };
+        let name = format!("confab_flags_{}", rand::random::<u32>());
+        let client = Client::with_uri_str(&url).await.expect("a client");
+        let database = client.database(&name);
+        let old = database.collection::<Document>("messages");
+        old.insert_many(vec![
+            flagged(1, "d:1:2", 1, Some(2), true),
+            flagged(2, "d:1:3", 3, Some(1), true),
+            flagged(3, "d:1:2", 2, Some(1), true),
+            flagged(4, "g:9", 1, None, false),
+            flagged(5, "d:1:2", 1, Some(2), true),
+            flagged(6, "d:1:2", 2, Some(1), false),
+            flagged(7, "d:1:3", 1, Some(3), false),
+            flagged(8, "d:1:2", 1, Some(2), false),
+        ])
+        .await
+        .expect("messages with flags");
+        old.create_index(
+            IndexModel::builder()
+                .keys(doc! { "conv": 1, "recipient": 1, "read": 1, "_id": 1 })
+                .options(IndexOptions::builder().name(FLAG_INDEX.to_owned()).build())
+                .build(),
+        )
+        .await
+        .expect("the index of the flags");
+
+        let store = MongoMessages::connect(&url, &name, 0)
+            .await
+            .expect("connect and convert");
+        let names = store
+            .messages
+            .list_index_names()
+            .await
+            .expect("index names");
+        assert!(!names.iter().any(|n| n == FLAG_INDEX), "{names:?}");
+        let ids = |page: Vec<Message>| -> Vec<i64> { page.iter().map(|m| m.id).collect() };
+        let one_two = Conversation::direct(1, 2);
+        let one_three = Conversation::direct(1, 3);
+        let unread = |conversation, reader| store.unread(conversation, reader, 100);
+        assert_eq!(ids(unread(&one_two, 1).await.expect("unread")), [6, 8]);
+        assert_eq!(ids(unread(&one_two, 2).await.expect("unread")), [8]);
+        assert!(unread(&one_three, 1).await.expect("unread").is_empty());
+        assert_eq!(ids(unread(&one_three, 3).await.expect("unread")), [7]);
+        let flags: Vec<(i64, bool)> = store
+            .after(&one_two, 0, 0, 100)
+            .await
+            .expect("history")
+            .iter()
+            .map(|m| (m.id, m.read))
+            .collect();
+        assert_eq!(
+            flags,
+            [(1, true), (3, true), (5, true), (6, false), (8, false)]
+        );
+
+        // A second start finds nothing to convert and changes nothing.
+        store.mark_read(&one_two, 1, 6).await.expect("read on");
+        MongoMessages::connect(&url, &name, 0)
+            .await
+            .expect("connect again");
+        assert!(unread(&one_two, 1).await.expect("unread").is_empty());
+        assert_eq!(ids(unread(&one_two, 2).await.expect("unread")), [8]);
+        database.drop().await.expect("drop the test database");
     }
 }

@@ -1,4 +1,7 @@
 //! Message history in SQL.
+//!
+//! Read state lives in `read_cursors`, one row per (conversation, reader); see
+//! [`read_cursors`].
 
 use std::collections::HashMap;
 
@@ -13,6 +16,8 @@ use crate::messages::{Appended, Conversation, Message, NewMessage};
 use crate::store::MessageStore;
 use crate::users::UserId;
 
+mod read_cursors;
+
 #[derive(FromRow)]
 struct MessageRow {
     id: i64,
@@ -22,12 +27,12 @@ struct MessageRow {
     content: String,
     client_id: Option<String>,
     sent_at: i64,
-    is_read: i64,
 }
 
-const COLUMNS: &str = "id, conv, sender, recipient, content, client_id, sent_at, is_read";
+const COLUMNS: &str = "id, conv, sender, recipient, content, client_id, sent_at";
 
 impl MessageRow {
+    /// The message, its `read` flag not yet set from the cursors.
     fn into_message(self, conversation: Conversation) -> Message {
         Message {
             id: self.id,
@@ -37,7 +42,7 @@ impl MessageRow {
             content: self.content,
             client_id: self.client_id,
             sent_at: self.sent_at,
-            read: self.is_read != 0,
+            read: false,
         }
     }
 }
@@ -45,37 +50,43 @@ impl MessageRow {
 impl SqlStore {
     /// The sender's message with this client id, in whichever conversation it went to.
     async fn by_client_id(&self, sender: UserId, client_id: &str) -> Result<Option<Message>> {
+        let mut conn = self.write.acquire().await?;
         let row: Option<MessageRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM messages WHERE sender = ? AND client_id = ?"
         ))
         .bind(sender)
         .bind(client_id)
-        .fetch_optional(&self.write)
+        .fetch_optional(&mut *conn)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let conversation = Conversation::from_key(&row.conv).ok_or_else(|| {
             anyhow::anyhow!("stored conversation key {:?} is malformed", row.conv)
         })?;
-        Ok(Some(row.into_message(conversation)))
+        let mut message = row.into_message(conversation);
+        read_cursors::set_read_flags(&mut conn, [&mut message]).await?;
+        Ok(Some(message))
     }
 
     /// The messages `sql` selects, its first placeholder bound to the conversation and
-    /// the others to `values`, in order.
+    /// the others to `values`, in order, with their read flags.
     async fn list(
         &self,
         sql: &str,
         conversation: &Conversation,
         values: &[i64],
     ) -> Result<Vec<Message>> {
+        let mut conn = self.read.acquire().await?;
         let mut query = sqlx::query_as::<_, MessageRow>(sql).bind(conversation.key());
         for value in values {
             query = query.bind(*value);
         }
-        let rows = query.fetch_all(&self.read).await?;
-        Ok(rows
+        let rows = query.fetch_all(&mut *conn).await?;
+        let mut messages: Vec<Message> = rows
             .into_iter()
             .map(|r| r.into_message(*conversation))
-            .collect())
+            .collect();
+        read_cursors::set_read_flags(&mut conn, messages.iter_mut()).await?;
+        Ok(messages)
     }
 
     /// Each message in its own transaction, after a batch met a concurrent duplicate.
@@ -171,7 +182,7 @@ impl SqlStore {
 }
 
 /// Rows per multi-row statement: well under SQLite's and MySQL's limits on bound values
-/// (7 per row).
+/// (6 per row).
 const ROWS_PER_STATEMENT: usize = 256;
 
 /// Splits `len` rows into statements of power-of-two sizes, largest first, none over
@@ -198,7 +209,7 @@ fn in_statements<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-/// Binds one row's seven values, in the column order of the inserts.
+/// Binds one row's six values, in the column order of the inserts.
 fn bind_row(
     args: &mut AnyArguments<'_>,
     message: &NewMessage,
@@ -209,7 +220,6 @@ fn bind_row(
     args.add(message.content.clone())?;
     args.add(message.client_id.clone())?;
     args.add(message.sent_at)?;
-    args.add(i64::from(message.read))?;
     Ok(())
 }
 
@@ -293,7 +303,7 @@ impl SqlStore {
             .iter()
             .filter_map(|m| m.client_id.as_deref().map(|c| (m.sender, c)))
             .collect();
-        let mut found = HashMap::new();
+        let mut found: HashMap<(UserId, String), Message> = HashMap::new();
         for chunk in in_statements(&keyed) {
             let condition = vec!["(sender = ? AND client_id = ?)"; chunk.len()].join(" OR ");
             let sql = format!("SELECT {COLUMNS} FROM messages WHERE {condition}");
@@ -314,6 +324,10 @@ impl SqlStore {
                 }
             }
         }
+        if !found.is_empty() {
+            // A resend answers with the stored message as it is now, read or not.
+            read_cursors::set_read_flags(tx, found.values_mut()).await?;
+        }
         Ok(found)
     }
 
@@ -323,9 +337,9 @@ impl SqlStore {
         tx: &mut Transaction<'_, Any>,
         rows: &[&NewMessage],
     ) -> std::result::Result<Vec<i64>, sqlx::Error> {
-        let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+        let values = vec!["(?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
         let sql = format!(
-            "INSERT INTO messages (conv, sender, recipient, content, client_id, sent_at, is_read) \
+            "INSERT INTO messages (conv, sender, recipient, content, client_id, sent_at) \
              VALUES {values}"
         );
         let mut args = AnyArguments::default();
@@ -432,24 +446,49 @@ impl MessageStore for SqlStore {
         reader: UserId,
         limit: u32,
     ) -> Result<Vec<Message>> {
-        let first: (Option<i64>,) = sqlx::query_as(
-            "SELECT MIN(id) FROM messages WHERE conv = ? AND recipient = ? AND is_read = 0",
-        )
-        .bind(conversation.key())
+        // Group messages have no recipient, so nothing in a group is unread.
+        if matches!(conversation, Conversation::Group(_)) {
+            return Ok(Vec::new());
+        }
+        let key = conversation.key();
+        let mut conn = self.read.acquire().await?;
+        let cursors = read_cursors::of_conversation(&mut conn, &key).await?;
+        let cursor = cursors.get(&reader).copied().unwrap_or(0);
+        // Walks the (conv, id) index from the cursor on; what it passes over is only the
+        // reader's own messages since then. The index is named because for `ORDER BY id
+        // LIMIT` MariaDB prefers walking the primary key from the cursor, through every
+        // conversation's messages, whenever the cursor is far behind.
+        let by_conv = match self.dialect {
+            Dialect::Sqlite => "INDEXED BY messages_conv",
+            Dialect::Mysql => "FORCE INDEX (messages_conv)",
+        };
+        let first: Option<(i64,)> = sqlx::query_as(&format!(
+            "SELECT id FROM messages {by_conv} WHERE conv = ? AND id > ? AND recipient = ? \
+             ORDER BY id LIMIT 1"
+        ))
+        .bind(&key)
+        .bind(cursor)
         .bind(reader)
-        .fetch_one(&self.read)
+        .fetch_optional(&mut *conn)
         .await?;
-        let Some(first) = first.0 else {
+        let Some((first,)) = first else {
             return Ok(Vec::new());
         };
-        self.list(
-            &format!(
-                "SELECT {COLUMNS} FROM messages WHERE conv = ? AND id >= ? ORDER BY id LIMIT ?"
-            ),
-            conversation,
-            &[first, i64::from(limit)],
-        )
-        .await
+        let rows: Vec<MessageRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM messages {by_conv} WHERE conv = ? AND id >= ? \
+             ORDER BY id LIMIT ?"
+        ))
+        .bind(&key)
+        .bind(first)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut messages: Vec<Message> = rows
+            .into_iter()
+            .map(|r| r.into_message(*conversation))
+            .collect();
+        read_cursors::apply(&cursors, messages.iter_mut());
+        Ok(messages)
     }
 
     async fn mark_read(
@@ -457,16 +496,9 @@ impl MessageStore for SqlStore {
         conversation: &Conversation,
         reader: UserId,
         up_to: i64,
-    ) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE messages SET is_read = 1 WHERE conv = ? AND recipient = ? AND is_read = 0 AND id <= ?",
-        )
-        .bind(conversation.key())
-        .bind(reader)
-        .bind(up_to)
-        .execute(&self.write)
-        .await?;
-        Ok(done.rows_affected())
+    ) -> Result<bool> {
+        self.advance_read_cursor(&conversation.key(), reader, up_to)
+            .await
     }
 
     async fn purge_before(&self, cutoff_ms: i64) -> Result<u64> {

@@ -19,6 +19,7 @@ use crate::config::DatabaseConfig;
 mod accounts;
 mod messages;
 mod social;
+mod stored;
 mod uploads;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");

@@ -68,7 +68,7 @@ impl MessageStore for Gated {
     async fn unread(&self, c: &Conversation, reader: UserId, limit: u32) -> Result<Vec<Message>> {
         self.inner.unread(c, reader, limit).await
     }
-    async fn mark_read(&self, c: &Conversation, reader: UserId, up_to: i64) -> Result<u64> {
+    async fn mark_read(&self, c: &Conversation, reader: UserId, up_to: i64) -> Result<bool> {
         self.inner.mark_read(c, reader, up_to).await
     }
     async fn purge_before(&self, cutoff_ms: i64) -> Result<u64> {

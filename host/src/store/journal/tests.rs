@@ -1,0 +1,267 @@
+//! The message log against a real SQLite file: the store contract, replay after a crash,
+//! a torn tail, segments, and the folder lock.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::config::DatabaseConfig;
+
+async fn sql(dir: &Path) -> Arc<SqlStore> {
+    let sql = SqlStore::connect(&DatabaseConfig::default(), dir)
+        .await
+        .expect("connect");
+    sql.migrate().await.expect("migrate");
+    Arc::new(sql)
+}
+
+fn draft(sender: i64, text: &str, client_id: Option<&str>) -> NewMessage {
+    NewMessage {
+        conversation: Conversation::direct(sender, 2),
+        sender,
+        recipient: Some(2),
+        content: text.to_owned(),
+        client_id: client_id.map(str::to_owned),
+        sent_at: 1_700_000_000_000,
+    }
+}
+
+fn texts(messages: &[Message]) -> Vec<&str> {
+    messages.iter().map(|m| m.content.as_str()).collect()
+}
+
+/// Every message of conversation (1, 2) in SQLite itself, oldest first.
+async fn in_sqlite(sql: &SqlStore) -> Vec<Message> {
+    sql.after(&Conversation::direct(1, 2), 0, 0, 10_000)
+        .await
+        .expect("history")
+}
+
+#[tokio::test]
+async fn passes_the_message_store_suite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = sql(dir.path()).await;
+    let log = LoggedMessages::open(sql, &dir.path().join("log"), LogLimits::default())
+        .await
+        .expect("open");
+    crate::store::message_conformance::run(&log).await;
+}
+
+#[tokio::test]
+async fn what_the_log_acknowledged_is_in_sqlite_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_dir = dir.path().join("log");
+    let sql = sql(dir.path()).await;
+    // A run that acknowledged three messages and stopped before SQLite had them: the log
+    // holds them, SQLite does not.
+    std::fs::create_dir_all(&log_dir).expect("mkdir");
+    let file = segment::create(&log_dir, 1).expect("segment");
+    let mut records = Vec::new();
+    for (id, text) in [(1, "one"), (2, "two"), (3, "three")] {
+        let message = draft(1, text, Some(&format!("c{id}"))).stored_as(id);
+        segment::encode(&message, &mut records).expect("encode");
+    }
+    segment::append(&file, segment::MAGIC.len() as u64, &records).expect("append");
+    drop(file);
+    assert!(in_sqlite(&sql).await.is_empty());
+
+    let log = LoggedMessages::open(sql.clone(), &log_dir, LogLimits::default())
+        .await
+        .expect("open");
+    assert_eq!(texts(&in_sqlite(&sql).await), ["one", "two", "three"]);
+    // Ids go on after the replayed ones, and a resend of a replayed one is a duplicate.
+    let next = log.append(draft(1, "four", None)).await.expect("append");
+    assert_eq!(next.message.id, 4);
+    let again = log
+        .append(draft(1, "two again", Some("c2")))
+        .await
+        .expect("resend");
+    assert!(again.duplicate);
+    assert_eq!(again.message.id, 2);
+    assert_eq!(again.message.content, "two");
+    // Opening again replays nothing twice.
+    drop(log);
+    let log = reopen(&sql, &log_dir).await;
+    let all = log
+        .after(&Conversation::direct(1, 2), 0, 0, 100)
+        .await
+        .expect("history");
+    assert_eq!(texts(&all), ["one", "two", "three", "four"]);
+}
+
+/// Opens the log again once the previous store's lock is gone.
+async fn reopen(sql: &Arc<SqlStore>, dir: &Path) -> LoggedMessages {
+    for _ in 0..200 {
+        match LoggedMessages::open(sql.clone(), dir, LogLimits::default()).await {
+            Ok(log) => return log,
+            Err(err) if err.to_string().contains("in use") => {
+                // The dropped store's lock goes with its last reference, held a moment
+                // longer by its apply task.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(err) => panic!("reopening the log: {err:#}"),
+        }
+    }
+    panic!("the log stayed locked");
+}
+
+#[tokio::test]
+async fn a_record_cut_short_is_dropped_and_the_rest_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_dir = dir.path().join("log");
+    let sql = sql(dir.path()).await;
+    std::fs::create_dir_all(&log_dir).expect("mkdir");
+    let file = segment::create(&log_dir, 1).expect("segment");
+    let mut records = Vec::new();
+    for (id, text) in [(1, "kept"), (2, "cut")] {
+        segment::encode(&draft(1, text, None).stored_as(id), &mut records).expect("encode");
+    }
+    let torn = records.len() - 5;
+    segment::append(&file, segment::MAGIC.len() as u64, &records[..torn]).expect("append");
+    drop(file);
+
+    let log = LoggedMessages::open(sql.clone(), &log_dir, LogLimits::default())
+        .await
+        .expect("open");
+    assert_eq!(texts(&in_sqlite(&sql).await), ["kept"]);
+    let next = log.append(draft(1, "next", None)).await.expect("append");
+    assert_eq!(next.message.id, 2, "the cut record was never acknowledged");
+}
+
+#[tokio::test]
+async fn damage_before_the_newest_segment_stops_the_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_dir = dir.path().join("log");
+    let sql = sql(dir.path()).await;
+    std::fs::create_dir_all(&log_dir).expect("mkdir");
+    let old = segment::create(&log_dir, 1).expect("segment");
+    let mut records = Vec::new();
+    segment::encode(&draft(1, "one", None).stored_as(1), &mut records).expect("encode");
+    segment::append(
+        &old,
+        segment::MAGIC.len() as u64,
+        &records[..records.len() - 1],
+    )
+    .expect("append");
+    segment::create(&log_dir, 2).expect("a newer segment");
+    let err = LoggedMessages::open(sql, &log_dir, LogLimits::default())
+        .await
+        .expect_err("damaged");
+    assert!(err.to_string().contains("damaged"), "{err:#}");
+}
+
+#[tokio::test]
+async fn duplicates_are_found_before_and_after_sqlite_has_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = sql(dir.path()).await;
+    let log = LoggedMessages::open(sql.clone(), &dir.path().join("log"), LogLimits::default())
+        .await
+        .expect("open");
+    let batch = vec![
+        draft(1, "a", Some("x")),
+        draft(1, "b", Some("x")),
+        draft(3, "c", Some("x")),
+        draft(1, "d", None),
+    ];
+    let appended = log.append_batch(batch).await.expect("batch");
+    let flags: Vec<bool> = appended.iter().map(|a| a.duplicate).collect();
+    assert_eq!(flags, [false, true, false, false]);
+    assert_eq!(appended[1].message.id, appended[0].message.id);
+    assert_eq!(appended[1].message.content, "a");
+    // Once SQLite has it (a read waits for that), a resend is still found.
+    log.before(&Conversation::direct(1, 2), i64::MAX, 0, 1)
+        .await
+        .expect("read");
+    let again = log.append(draft(1, "e", Some("x"))).await.expect("resend");
+    assert!(again.duplicate);
+    assert_eq!(again.message.id, appended[0].message.id);
+}
+
+#[tokio::test]
+async fn small_segments_roll_over_and_go_once_applied() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_dir = dir.path().join("log");
+    let sql = sql(dir.path()).await;
+    let limits = LogLimits {
+        segment_bytes: 512,
+        ..LogLimits::default()
+    };
+    let log = LoggedMessages::open(sql.clone(), &log_dir, limits)
+        .await
+        .expect("open");
+    for i in 0..60 {
+        log.append(draft(1, &format!("m{i}"), Some(&format!("c{i}"))))
+            .await
+            .expect("append");
+    }
+    let all = log
+        .after(&Conversation::direct(1, 2), 0, 0, 100)
+        .await
+        .expect("history");
+    assert_eq!(all.len(), 60);
+    let ids: Vec<i64> = all.iter().map(|m| m.id).collect();
+    assert_eq!(ids, (1..=60).collect::<Vec<_>>());
+    // Every closed segment SQLite holds all of is deleted: what is left is the tail.
+    let left = segment::list(&log_dir).expect("list").len();
+    assert!(left <= 2, "{left} segments left");
+}
+
+#[tokio::test]
+async fn a_second_process_cannot_open_the_same_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_dir = dir.path().join("log");
+    let sql = sql(dir.path()).await;
+    let _log = LoggedMessages::open(sql.clone(), &log_dir, LogLimits::default())
+        .await
+        .expect("open");
+    let err = LoggedMessages::open(sql, &log_dir, LogLimits::default())
+        .await
+        .expect_err("locked");
+    assert!(err.to_string().contains("in use"), "{err:#}");
+}
+
+#[tokio::test]
+async fn a_full_queue_makes_appends_wait_for_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = sql(dir.path()).await;
+    let limits = LogLimits {
+        pending_messages: 2,
+        apply_batch: 1,
+        ..LogLimits::default()
+    };
+    let log = LoggedMessages::open(sql.clone(), &dir.path().join("log"), limits)
+        .await
+        .expect("open");
+    for i in 0..20 {
+        log.append(draft(1, &format!("m{i}"), None))
+            .await
+            .expect("append");
+        assert!(log.shared.pending().messages.len() <= 2);
+    }
+    assert_eq!(in_sqlite_after_catch_up(&log).await, 20);
+}
+
+async fn in_sqlite_after_catch_up(log: &LoggedMessages) -> usize {
+    log.caught_up().await.expect("caught up");
+    in_sqlite(&log.shared.sql).await.len()
+}
+
+#[tokio::test]
+async fn turned_off_the_log_is_still_written_to_sqlite_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_dir = dir.path().join("log");
+    let sql = sql(dir.path()).await;
+    assert_eq!(
+        replay_if_present(&sql, &log_dir).await.expect("no log"),
+        0,
+        "no folder, nothing to do"
+    );
+    std::fs::create_dir_all(&log_dir).expect("mkdir");
+    let file = segment::create(&log_dir, 1).expect("segment");
+    let mut records = Vec::new();
+    segment::encode(&draft(1, "left behind", None).stored_as(1), &mut records).expect("encode");
+    segment::append(&file, segment::MAGIC.len() as u64, &records).expect("append");
+    assert_eq!(replay_if_present(&sql, &log_dir).await.expect("replay"), 1);
+    assert_eq!(texts(&in_sqlite(&sql).await), ["left behind"]);
+    assert!(segment::list(&log_dir).expect("list").is_empty());
+    assert_eq!(replay_if_present(&sql, &log_dir).await.expect("again"), 0);
+}
