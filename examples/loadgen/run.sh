@@ -120,7 +120,8 @@ trap 'exit 130' INT TERM
 # cost 4 makes registering hundreds of users quick, and the registration and login
 # throttles of this one address are raised to let them through; the send limits (per
 # socket and per user) are raised far above what the scenarios send, so no send is refused
-# for its rate, and the socket caps (per user, per address) let one machine open 10,000.
+# for its rate, and the socket caps (per user, per address) and the connection cap (10,000 by
+# default, which the idle sockets alone would fill) let one machine open 10,000 and more.
 CONFAB_SERVER__LISTEN="127.0.0.1:$PORT" \
 CONFAB_SERVER__DATA_DIR="$data/server" \
 CONFAB_AUTH__BCRYPT_COST=4 \
@@ -134,6 +135,7 @@ CONFAB_CHAT__USER_MESSAGES_PER_SECOND=1000000 \
 CONFAB_CHAT__USER_MESSAGE_BURST=1000000 \
 CONFAB_CHAT__MAX_SOCKETS_PER_USER=100000 \
 CONFAB_CHAT__MAX_SOCKETS_PER_ADDRESS=100000 \
+CONFAB_SERVER__MAX_CONNECTIONS=100000 \
 CONFAB_LOG__FILTER=warn \
     "$bin/confab" serve >"$data/server.log" 2>&1 &
 server=$!

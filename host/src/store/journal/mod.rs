@@ -50,6 +50,10 @@ pub struct LogLimits {
     pub pending_bytes: usize,
     /// Most messages written to SQLite in one transaction.
     pub apply_batch: usize,
+    /// How long acknowledged messages gather before they are written to SQLite, unless a
+    /// read waits for them or a whole batch is waiting: fewer, larger transactions cost
+    /// SQLite far less (a commit's cost is the pages it touches, not its rows).
+    pub apply_delay: Duration,
 }
 
 impl Default for LogLimits {
@@ -59,6 +63,7 @@ impl Default for LogLimits {
             pending_messages: 32_768,
             pending_bytes: 32 * 1024 * 1024,
             apply_batch: 4096,
+            apply_delay: Duration::from_millis(100),
         }
     }
 }
@@ -68,6 +73,8 @@ pub struct LoggedMessages {
     shared: Arc<Shared>,
     /// Wakes the task that writes the queue to SQLite.
     wake: Arc<Notify>,
+    /// Tells that task not to wait for more: someone waits for what is queued.
+    urgent: Arc<Notify>,
 }
 
 impl std::fmt::Debug for LoggedMessages {
@@ -101,8 +108,24 @@ struct Shared {
 struct Tail {
     file: Arc<File>,
     first: i64,
+    /// Where the records end.
     len: u64,
+    /// How far the file is zero-filled ahead of them.
+    allocated: u64,
     next_id: i64,
+}
+
+impl Tail {
+    fn new(file: File, first: i64) -> Self {
+        let start = segment::MAGIC.len() as u64;
+        Self {
+            file: Arc::new(file),
+            first,
+            len: start,
+            allocated: start,
+            next_id: first,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -149,12 +172,7 @@ impl LoggedMessages {
             sql,
             dir: dir.to_owned(),
             limits,
-            tail: tokio::sync::Mutex::new(Tail {
-                file: Arc::new(file),
-                first,
-                len: segment::MAGIC.len() as u64,
-                next_id: first,
-            }),
+            tail: tokio::sync::Mutex::new(Tail::new(file, first)),
             pending: Mutex::new(Pending::default()),
             closed: Mutex::new(VecDeque::new()),
             logged: AtomicI64::new(newest),
@@ -162,15 +180,22 @@ impl LoggedMessages {
             room: Notify::new(),
             _lock: lock,
         });
-        let wake = Arc::new(Notify::new());
-        tokio::spawn(apply(Arc::downgrade(&shared), wake.clone()));
-        Ok(Self { shared, wake })
+        let (wake, urgent) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        tokio::spawn(apply(Arc::downgrade(&shared), wake.clone(), urgent.clone()));
+        Ok(Self {
+            shared,
+            wake,
+            urgent,
+        })
     }
 
     /// Waits until SQLite holds every message acknowledged before this call.
     async fn caught_up(&self) -> Result<()> {
         let target = self.shared.logged.load(Ordering::Acquire);
         let mut applied = self.shared.applied.subscribe();
+        if *applied.borrow() < target {
+            self.urgent.notify_one();
+        }
         applied
             .wait_for(|applied| *applied >= target)
             .await
@@ -185,6 +210,7 @@ impl LoggedMessages {
             if self.shared.pending().has_room(&self.shared.limits) {
                 return;
             }
+            self.urgent.notify_one();
             notified.await;
         }
     }
@@ -195,6 +221,7 @@ impl Drop for LoggedMessages {
         // The apply task holds only a weak reference: woken, it finds the store gone and
         // ends. What it had not written stays in the log for the next open.
         self.wake.notify_one();
+        self.urgent.notify_one();
     }
 }
 
@@ -256,22 +283,20 @@ impl Shared {
         Ok(slots)
     }
 
-    /// Closes the tail segment and starts a new one whose first id is `first`.
+    /// Closes the tail segment (cut to its records) and starts a new one whose first id is
+    /// `first`. The old one is cut first: until the new one exists it is still the newest,
+    /// the only one allowed to end in anything but records.
     async fn rotate(&self, tail: &mut Tail, first: i64) -> anyhow::Result<()> {
+        let (old_file, len) = (tail.file.clone(), tail.len);
         let file = spawn_io({
             let dir = self.dir.clone();
-            move || segment::create(&dir, first)
+            move || {
+                segment::close(&old_file, len).context("closing a message log segment")?;
+                segment::create(&dir, first)
+            }
         })
         .await?;
-        let old = std::mem::replace(
-            tail,
-            Tail {
-                file: Arc::new(file),
-                first,
-                len: segment::MAGIC.len() as u64,
-                next_id: first,
-            },
-        );
+        let old = std::mem::replace(tail, Tail::new(file, first));
         self.closed().push_back((
             old.first,
             old.next_id - 1,
@@ -352,17 +377,17 @@ impl MessageStore for LoggedMessages {
             return Ok(appended);
         }
 
-        let (file, len) = (tail.file.clone(), tail.len);
+        let (file, len, allocated) = (tail.file.clone(), tail.len, tail.allocated);
         let written = records.len() as u64;
-        spawn_io(move || {
-            segment::append(&file, len, &records).context("appending to the message log")
+        tail.allocated = spawn_io(move || {
+            segment::append(&file, len, allocated, &records).context("appending to the message log")
         })
         .await
         .map_err(Error::Internal)?;
         tail.len += written;
         tail.next_id = next_id;
         let newest = next_id - 1;
-        {
+        let full = {
             let mut pending = shared.pending();
             for message in new_messages {
                 pending.bytes += message.content.len();
@@ -373,9 +398,13 @@ impl MessageStore for LoggedMessages {
                 }
                 pending.messages.push_back(message);
             }
-        }
+            pending.messages.len() >= shared.limits.apply_batch
+        };
         shared.logged.store(newest, Ordering::Release);
         self.wake.notify_one();
+        if full {
+            self.urgent.notify_one();
+        }
         Ok(appended)
     }
 
@@ -434,9 +463,32 @@ impl MessageStore for LoggedMessages {
 }
 
 /// Writes the queue to SQLite, oldest first, as long as the store is open.
-async fn apply(shared: Weak<Shared>, wake: Arc<Notify>) {
+async fn apply(shared: Weak<Shared>, wake: Arc<Notify>, urgent: Arc<Notify>) {
     loop {
         let notified = wake.notified();
+        let waiting = {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            let waiting = shared.pending().messages.len();
+            (waiting > 0).then(|| {
+                (
+                    waiting >= shared.limits.apply_batch,
+                    shared.limits.apply_delay,
+                )
+            })
+        };
+        let Some((full, delay)) = waiting else {
+            notified.await;
+            continue;
+        };
+        if !full {
+            // Let more gather, unless someone is waiting for what is queued.
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = urgent.notified() => {}
+            }
+        }
         let Some(shared) = shared.upgrade() else {
             return;
         };
@@ -448,8 +500,6 @@ async fn apply(shared: Weak<Shared>, wake: Arc<Notify>) {
             .cloned()
             .collect();
         let Some(last) = batch.last().map(|m| m.id) else {
-            drop(shared);
-            notified.await;
             continue;
         };
         if let Err(err) = shared.sql.insert_stored(&batch).await {

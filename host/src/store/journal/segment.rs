@@ -6,9 +6,16 @@
 //! CRC-32 of its bytes (both little-endian `u32`), so a record cut short by a crash, or
 //! bytes the disk never wrote, are told apart from a whole record when the log is read
 //! back.
+//!
+//! Space is zero-filled ahead of the records ([`ALLOCATE`] at a time) and records are
+//! written into it in place, so the sync after most appends flushes data only: the file's
+//! size, and so the file system's journal, changes once per allocation rather than on every
+//! append (the same reason databases pre-fill their log files). A closed segment is cut to
+//! its records.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -20,6 +27,9 @@ pub(super) const MAGIC: &[u8; 8] = b"CFBLOG1\n";
 
 /// Length and checksum before each record.
 const FRAME: usize = 8;
+
+/// How much zero-filled space is added ahead of the records when they reach its end.
+pub(super) const ALLOCATE: u64 = 1024 * 1024;
 
 /// The largest record a segment may hold; a longer length field is damage, not a record.
 const MAX_RECORD: usize = 16 * 1024 * 1024;
@@ -49,12 +59,14 @@ pub(super) struct Contents {
     pub(super) valid_len: u64,
     /// The file's length.
     pub(super) file_len: u64,
+    /// Whether bytes other than zeros follow the last whole record.
+    damaged: bool,
 }
 
 impl Contents {
-    /// Whether bytes follow the last whole record.
+    /// Whether anything but zero-filled space follows the last whole record.
     pub(super) fn torn(&self) -> bool {
-        self.valid_len < self.file_len
+        self.damaged
     }
 }
 
@@ -68,6 +80,7 @@ pub(super) fn read(path: &Path) -> anyhow::Result<Contents> {
             messages: Vec::new(),
             valid_len: 0,
             file_len,
+            damaged: false,
         });
     }
     if &bytes[..MAGIC.len()] != MAGIC {
@@ -97,6 +110,7 @@ pub(super) fn read(path: &Path) -> anyhow::Result<Contents> {
         messages,
         valid_len: at as u64,
         file_len,
+        damaged: bytes[at..].iter().any(|b| *b != 0),
     })
 }
 
@@ -130,7 +144,7 @@ pub(super) fn create(dir: &Path, first: i64) -> anyhow::Result<File> {
     let path = path(dir, first);
     let mut file = OpenOptions::new()
         .create_new(true)
-        .append(true)
+        .write(true)
         .open(&path)
         .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(MAGIC)
@@ -147,14 +161,44 @@ pub(super) fn sync_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("syncing the directory {}", dir.display()))
 }
 
-/// Appends `bytes` and waits until they are on disk. On failure the file is cut back to
-/// `len`, so no half-written record stays ahead of the next one.
-pub(super) fn append(file: &File, len: u64, bytes: &[u8]) -> io::Result<()> {
-    let written = (&*file).write_all(bytes).and_then(|()| file.sync_data());
+/// Writes `bytes` after the records, which end at `len`, and waits until they are on disk.
+/// `allocated` is how far the file is zero-filled; when the records would pass it, more
+/// zero-filled space is added in the same sync. Returns how far the file is filled now.
+/// On failure the bytes written are zeroed again (best effort), so that the next append,
+/// written at the same place, is not followed by a fragment of this one.
+pub(super) fn append(file: &File, len: u64, allocated: u64, bytes: &[u8]) -> io::Result<u64> {
+    let end = len + bytes.len() as u64;
+    let filled = if end > allocated {
+        end.div_ceil(ALLOCATE) * ALLOCATE
+    } else {
+        allocated
+    };
+    let written = file
+        .write_all_at(bytes, len)
+        .and_then(|()| zero(file, end.max(allocated), filled))
+        .and_then(|()| file.sync_data());
     if let Err(err) = written {
-        // Best effort: if even this fails, reading the log back stops at the damage.
-        let _ = file.set_len(len);
+        let _ = zero(file, len, end);
         return Err(err);
+    }
+    Ok(filled)
+}
+
+/// Cuts a segment that will not be written again to its records, and syncs it.
+pub(super) fn close(file: &File, len: u64) -> io::Result<()> {
+    file.set_len(len)?;
+    file.sync_all()
+}
+
+/// Writes zeros from `from` to `to`.
+fn zero(file: &File, from: u64, to: u64) -> io::Result<()> {
+    const CHUNK: usize = 64 * 1024;
+    let zeros = [0u8; CHUNK];
+    let mut at = from;
+    while at < to {
+        let n = usize::try_from(to - at).map_or(CHUNK, |left| left.min(CHUNK));
+        file.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
     }
     Ok(())
 }
@@ -183,7 +227,7 @@ mod tests {
         for m in messages {
             encode(m, &mut buf).expect("encode");
         }
-        append(&file, MAGIC.len() as u64, &buf).expect("append");
+        append(&file, MAGIC.len() as u64, MAGIC.len() as u64, &buf).expect("append");
         path(dir, messages[0].id)
     }
 
@@ -203,12 +247,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let written: Vec<Message> = (7..=9).map(|i| message(i, "x")).collect();
         let path = write(dir.path(), &written);
-        let whole = std::fs::metadata(&path).expect("meta").len();
+        let whole = read(&path).expect("read").valid_len;
         // A record cut short, as a crash in the middle of a write leaves it.
         let mut more = Vec::new();
         encode(&message(10, "cut"), &mut more).expect("encode");
-        let mut file = OpenOptions::new().append(true).open(&path).expect("open");
-        file.write_all(&more[..more.len() - 3]).expect("write");
+        let file = OpenOptions::new().write(true).open(&path).expect("open");
+        file.write_all_at(&more[..more.len() - 3], whole)
+            .expect("write");
         let contents = read(&path).expect("read");
         assert_eq!(contents.messages, written);
         assert_eq!(contents.valid_len, whole);
@@ -216,13 +261,48 @@ mod tests {
     }
 
     #[test]
+    fn space_is_filled_ahead_in_steps_and_cut_at_close() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = create(dir.path(), 1).expect("create");
+        let start = MAGIC.len() as u64;
+        let mut records = Vec::new();
+        encode(&message(1, "a"), &mut records).expect("encode");
+        let filled = append(&file, start, start, &records).expect("append");
+        assert_eq!(filled, ALLOCATE, "one step of zero-filled space");
+        let len = start + records.len() as u64;
+        let path = path(dir.path(), 1);
+        assert_eq!(std::fs::metadata(&path).expect("meta").len(), ALLOCATE);
+        // Records written into the filled space leave the size alone.
+        let mut more = Vec::new();
+        encode(&message(2, "b"), &mut more).expect("encode");
+        assert_eq!(append(&file, len, filled, &more).expect("again"), ALLOCATE);
+        let contents = read(&path).expect("read");
+        assert_eq!(contents.messages.len(), 2);
+        assert!(!contents.torn(), "zeros after the records are free space");
+        // A record that passes the end adds the next step.
+        let big = "x".repeat(ALLOCATE as usize);
+        let mut large = Vec::new();
+        encode(&message(3, &big), &mut large).expect("encode");
+        let len = len + more.len() as u64;
+        let filled = append(&file, len, ALLOCATE, &large).expect("large");
+        let end = len + large.len() as u64;
+        assert_eq!(filled, 2 * ALLOCATE, "filled to the next step past the record");
+        assert!(end > ALLOCATE && end < filled);
+        close(&file, end).expect("close");
+        assert_eq!(std::fs::metadata(&path).expect("meta").len(), end);
+        let contents = read(&path).expect("read");
+        assert_eq!(contents.messages.len(), 3);
+        assert!(!contents.torn());
+    }
+
+    #[test]
     fn a_damaged_record_ends_the_records_before_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let written: Vec<Message> = (1..=3).map(|i| message(i, "abc")).collect();
         let path = write(dir.path(), &written);
+        let end = read(&path).expect("read").valid_len as usize;
         let mut bytes = std::fs::read(&path).expect("read");
-        let last = bytes.len() - 2;
-        bytes[last] ^= 0x20;
+        bytes[end - 2] ^= 0x20;
         std::fs::write(&path, &bytes).expect("write");
         let contents = read(&path).expect("read");
         assert_eq!(contents.messages, written[..2]);

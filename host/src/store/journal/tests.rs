@@ -6,6 +6,9 @@ use std::sync::Arc;
 use super::*;
 use crate::config::DatabaseConfig;
 
+/// Where a new segment's records start.
+const START: u64 = segment::MAGIC.len() as u64;
+
 async fn sql(dir: &Path) -> Arc<SqlStore> {
     let sql = SqlStore::connect(&DatabaseConfig::default(), dir)
         .await
@@ -60,7 +63,7 @@ async fn what_the_log_acknowledged_is_in_sqlite_after_a_restart() {
         let message = draft(1, text, Some(&format!("c{id}"))).stored_as(id);
         segment::encode(&message, &mut records).expect("encode");
     }
-    segment::append(&file, segment::MAGIC.len() as u64, &records).expect("append");
+    segment::append(&file, START, START, &records).expect("append");
     drop(file);
     assert!(in_sqlite(&sql).await.is_empty());
 
@@ -116,7 +119,7 @@ async fn a_record_cut_short_is_dropped_and_the_rest_kept() {
         segment::encode(&draft(1, text, None).stored_as(id), &mut records).expect("encode");
     }
     let torn = records.len() - 5;
-    segment::append(&file, segment::MAGIC.len() as u64, &records[..torn]).expect("append");
+    segment::append(&file, START, START, &records[..torn]).expect("append");
     drop(file);
 
     let log = LoggedMessages::open(sql.clone(), &log_dir, LogLimits::default())
@@ -136,12 +139,7 @@ async fn damage_before_the_newest_segment_stops_the_open() {
     let old = segment::create(&log_dir, 1).expect("segment");
     let mut records = Vec::new();
     segment::encode(&draft(1, "one", None).stored_as(1), &mut records).expect("encode");
-    segment::append(
-        &old,
-        segment::MAGIC.len() as u64,
-        &records[..records.len() - 1],
-    )
-    .expect("append");
+    segment::append(&old, START, START, &records[..records.len() - 1]).expect("append");
     segment::create(&log_dir, 2).expect("a newer segment");
     let err = LoggedMessages::open(sql, &log_dir, LogLimits::default())
         .await
@@ -259,9 +257,45 @@ async fn turned_off_the_log_is_still_written_to_sqlite_once() {
     let file = segment::create(&log_dir, 1).expect("segment");
     let mut records = Vec::new();
     segment::encode(&draft(1, "left behind", None).stored_as(1), &mut records).expect("encode");
-    segment::append(&file, segment::MAGIC.len() as u64, &records).expect("append");
+    segment::append(&file, START, START, &records).expect("append");
     assert_eq!(replay_if_present(&sql, &log_dir).await.expect("replay"), 1);
     assert_eq!(texts(&in_sqlite(&sql).await), ["left behind"]);
     assert!(segment::list(&log_dir).expect("list").is_empty());
     assert_eq!(replay_if_present(&sql, &log_dir).await.expect("again"), 0);
+}
+
+#[tokio::test]
+async fn several_segments_not_yet_in_sqlite_are_replayed_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_dir = dir.path().join("log");
+    let sql = sql(dir.path()).await;
+    // SQLite is never written while this store is open: everything stays in the log.
+    let limits = LogLimits {
+        segment_bytes: 600,
+        apply_delay: Duration::from_secs(3600),
+        ..LogLimits::default()
+    };
+    let log = LoggedMessages::open(sql.clone(), &log_dir, limits)
+        .await
+        .expect("open");
+    for i in 0..40 {
+        log.append(draft(1, &format!("m{i}"), Some(&format!("c{i}"))))
+            .await
+            .expect("append");
+    }
+    let segments = segment::list(&log_dir).expect("list");
+    assert!(segments.len() > 3, "{} segments", segments.len());
+    assert!(in_sqlite(&sql).await.is_empty(), "nothing applied yet");
+    // A stop without writing SQLite, as a crash leaves it.
+    drop(log);
+    let log = reopen(&sql, &log_dir).await;
+    let texts_now: Vec<String> = in_sqlite(&sql)
+        .await
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    let expected: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts_now, expected);
+    let next = log.append(draft(1, "after", None)).await.expect("append");
+    assert_eq!(next.message.id, 41);
 }
