@@ -22,7 +22,7 @@ use crate::mail::{self, Mailer};
 use crate::messages::{BatchLimits, ChatService};
 use crate::plugins::chain::PluginGroupPolicy;
 use crate::plugins::kv::{MemoryKv, PluginKv, RedisKv};
-use crate::plugins::{Plugins, Wiring};
+use crate::plugins::{ClusterWiring, Plugins, Wiring};
 use crate::presence::{MemoryPresence, Presence};
 use crate::store::{self, Stores};
 use crate::tokens::TokenKeys;
@@ -165,6 +165,16 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
                 .with_max_keys(config.plugins.kv_max_keys),
         )
     };
+    // In a cluster whose database can be shared, plugins live there and changes are
+    // announced on the bus; a command run beside a server keeps to its folder.
+    let plugin_cluster = (purpose == Purpose::Serve
+        && !config.cluster.redis_url.is_empty()
+        && stores.plugins.shared())
+    .then(|| ClusterWiring {
+        store: stores.plugins.clone(),
+        bus: bus.clone(),
+        verdicts_kept: config.cluster.verdicts_kept,
+    });
     let plugins = Plugins::start(
         &config.plugins,
         data_dir,
@@ -173,6 +183,10 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
             policy: plugin_policy,
             kv,
             max_chars: config.chat.max_message_chars,
+            node: config
+                .cluster
+                .node_name_or_default(config.server.listen.port()),
+            cluster: plugin_cluster,
         },
     )
     .await
@@ -217,12 +231,14 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
 
 impl App {
     /// Prepares the data folder, storage and services, and binds the listener.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let (state, stores) = services(&config, Purpose::Serve).await?;
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("listening on {}", config.server.listen))?;
         let addr = listener.local_addr().context("reading the bound address")?;
+        // Bound first, so a node's default name has its real port even with port 0.
+        config.cluster.node_name = config.cluster.node_name_or_default(addr.port());
+        let (state, stores) = services(&config, Purpose::Serve).await?;
         Ok(Self {
             listener,
             state,

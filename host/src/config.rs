@@ -353,6 +353,13 @@ pub struct ClusterConfig {
     /// Seconds after which a node that stopped refreshing (it died) drops its users from
     /// the online list.
     pub presence_ttl_secs: u64,
+    /// This node's name, as the admin API, the console and `/metrics` show it. Empty: the
+    /// host name and the port it listens on (`host:8080`). Each node of a cluster needs
+    /// its own.
+    pub node_name: String,
+    /// How many verdicts the cluster's shared verdict log keeps (the newest, of all
+    /// nodes), when plugins are shared through the database.
+    pub verdicts_kept: u64,
 }
 
 impl Default for ClusterConfig {
@@ -361,7 +368,29 @@ impl Default for ClusterConfig {
             redis_url: String::new(),
             namespace: "default".to_owned(),
             presence_ttl_secs: 10,
+            node_name: String::new(),
+            verdicts_kept: 10_000,
         }
+    }
+}
+
+impl ClusterConfig {
+    /// The node's name: `node_name`, or else the host name and `port`.
+    pub fn node_name_or_default(&self, port: u16) -> String {
+        if !self.node_name.is_empty() {
+            return self.node_name.clone();
+        }
+        // The kernel's name for the host; a file rather than the environment, which the
+        // server reads only while loading its configuration.
+        let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+            .iter()
+            .find_map(|path| {
+                let name = std::fs::read_to_string(path).ok()?;
+                let name = name.trim();
+                (!name.is_empty()).then(|| name.to_owned())
+            })
+            .unwrap_or_else(|| "confab".to_owned());
+        format!("{host}:{port}")
     }
 }
 
@@ -832,6 +861,16 @@ impl Config {
         self.check_secrets()?;
         if !self.history.url.is_empty() && !self.history.url.starts_with("mongodb") {
             anyhow::bail!("history.url must be empty or a mongodb:// URL");
+        }
+        if self.cluster.node_name.chars().count() > 100
+            || self.cluster.node_name.chars().any(char::is_control)
+        {
+            anyhow::bail!(
+                "cluster.node_name must be at most 100 characters, none of them control characters"
+            );
+        }
+        if !(100..=10_000_000).contains(&self.cluster.verdicts_kept) {
+            anyhow::bail!("cluster.verdicts_kept must be between 100 and 10000000");
         }
         if !self.cluster.redis_url.is_empty() && self.cluster.presence_ttl_secs == 0 {
             anyhow::bail!("cluster.presence_ttl_secs must be positive");

@@ -143,7 +143,7 @@ impl Facts {
                 self.users.forget_where(|_| true);
                 self.members.forget_where(|_| true);
             }
-            Event::Direct { .. } | Event::Group { .. } => {}
+            Event::Direct { .. } | Event::Group { .. } | Event::Plugin { .. } => {}
         }
     }
 

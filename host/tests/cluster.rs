@@ -4,13 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use serde_json::{json, Value};
-use sqlx::Connection;
 
 mod common;
 
-use common::{call, recv, send, socket, start};
+use common::{call, recv, send, socket, start, ClusterDb};
 
 #[tokio::test]
 async fn two_nodes_are_one_service() {
@@ -23,36 +21,13 @@ async fn two_nodes_are_one_service() {
         );
         return;
     };
-    let suffix = format!("{:08x}", rand::random::<u32>());
-    let database = format!("confab_c_{suffix}");
-    let mut admin = sqlx::MySqlConnection::connect(&mysql).await.expect("mysql");
-    sqlx::query(&format!("CREATE DATABASE {database}"))
-        .execute(&mut admin)
-        .await
-        .expect("create db");
-    let base = mysql.rsplit_once('/').map_or(mysql.as_str(), |(b, _)| b);
-    let key = || base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
-    let mut env = vec![
-        (
-            "CONFAB_DATABASE__URL".to_owned(),
-            format!("{base}/{database}"),
-        ),
-        ("CONFAB_CLUSTER__REDIS_URL".to_owned(), redis.clone()),
-        (
-            "CONFAB_CLUSTER__NAMESPACE".to_owned(),
-            format!("test-{suffix}"),
-        ),
-        (
-            "CONFAB_CLUSTER__PRESENCE_TTL_SECS".to_owned(),
-            "2".to_owned(),
-        ),
-        (
-            "CONFAB_AUTH__JWT_SECRET".to_owned(),
-            format!("cluster-test-jwt-secret-{suffix}-{suffix}"),
-        ),
-        ("CONFAB_SECURITY__DATA_KEY".to_owned(), key()),
-        ("CONFAB_SECURITY__INDEX_KEY".to_owned(), key()),
-    ];
+    let db = ClusterDb::create(&mysql, "confab_c").await;
+    let suffix = db.suffix.clone();
+    let mut env = db.node_env(&redis);
+    env.push((
+        "CONFAB_CLUSTER__PRESENCE_TTL_SECS".to_owned(),
+        "2".to_owned(),
+    ));
     if let Ok(mongo) = std::env::var("CONFAB_TEST_MONGO_URL") {
         env.push(("CONFAB_HISTORY__URL".to_owned(), mongo));
         env.push((
@@ -186,8 +161,5 @@ async fn two_nodes_are_one_service() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     drop(node_a);
-    sqlx::query(&format!("DROP DATABASE {database}"))
-        .execute(&mut admin)
-        .await
-        .expect("drop db");
+    db.drop_database().await;
 }

@@ -6,13 +6,11 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use base64::Engine;
 use serde_json::{json, Value};
-use sqlx::Connection;
 
 mod common;
 
-use common::{call, closed, free_port, recv, send, socket, start, Node, Socket};
+use common::{call, closed, free_port, recv, send, socket, start, ClusterDb, Node, Socket};
 
 /// A `redis-server` of this test's own, without persistence; killed when dropped.
 struct Redis {
@@ -96,31 +94,9 @@ async fn sending_goes_on_while_redis_is_down() {
         return;
     }
     let mut redis = Redis::start(free_port());
-    let suffix = format!("{:08x}", rand::random::<u32>());
-    let database = format!("confab_r_{suffix}");
-    let mut admin = sqlx::MySqlConnection::connect(&mysql).await.expect("mysql");
-    sqlx::query(&format!("CREATE DATABASE {database}"))
-        .execute(&mut admin)
-        .await
-        .expect("create db");
-    let base = mysql.rsplit_once('/').map_or(mysql.as_str(), |(b, _)| b);
-    let key = || base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
-    let env = vec![
-        (
-            "CONFAB_DATABASE__URL".to_owned(),
-            format!("{base}/{database}"),
-        ),
-        (
-            "CONFAB_CLUSTER__REDIS_URL".to_owned(),
-            format!("redis://127.0.0.1:{}", redis.port),
-        ),
-        (
-            "CONFAB_AUTH__JWT_SECRET".to_owned(),
-            format!("outage-test-jwt-secret-{suffix}-{suffix}"),
-        ),
-        ("CONFAB_SECURITY__DATA_KEY".to_owned(), key()),
-        ("CONFAB_SECURITY__INDEX_KEY".to_owned(), key()),
-    ];
+    let db = ClusterDb::create(&mysql, "confab_r").await;
+    let suffix = db.suffix.clone();
+    let env = db.node_env(&format!("redis://127.0.0.1:{}", redis.port));
     let node_a = start(&env);
     let node_b = start(&env);
     let client = reqwest::Client::builder()
@@ -229,8 +205,5 @@ async fn sending_goes_on_while_redis_is_down() {
         "live delivery across nodes resumed after Redis came back"
     );
     drop((node_a, node_b));
-    sqlx::query(&format!("DROP DATABASE {database}"))
-        .execute(&mut admin)
-        .await
-        .expect("drop db");
+    db.drop_database().await;
 }

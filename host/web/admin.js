@@ -94,6 +94,7 @@ function renderPlugins(plugins) {
     c.state.className = `state-${p.state}`;
     c.version.textContent = p.version;
     c.hooks.textContent = p.hooks.join(', ');
+    renderNodes(c.nodes, p);
     for (const key of COUNTERS) {
       const value = p.counters[key];
       c[key].textContent = value === null || value === undefined ? '–' : String(value);
@@ -120,7 +121,9 @@ function renderPlugins(plugins) {
 
 function pluginRow(name) {
   const cell = (cls) => el('td', cls ? { class: cls } : {});
-  const cells = { name: el('th', { scope: 'row' }, name), state: cell(), version: cell(), hooks: cell() };
+  const cells = {
+    name: el('th', { scope: 'row' }, name), state: cell(), version: cell(), hooks: cell(), nodes: cell(),
+  };
   for (const key of COUNTERS) cells[key] = cell('num');
   const action = (label, verb) => el('button', {
     type: 'button', class: 'small secondary', dataset: { action: verb, plugin: name },
@@ -137,10 +140,25 @@ function pluginRow(name) {
     },
   }, 'Configure');
   const tr = el('tr', { dataset: { plugin: name } },
-    cells.name, cells.state, cells.version, cells.hooks,
+    cells.name, cells.state, cells.version, cells.hooks, cells.nodes,
     ...COUNTERS.map((k) => cells[k]),
     el('td', {}, el('div', { class: 'row' }, enable, disable, reload, edit)));
   return { tr, cells, enable, disable };
+}
+
+// In a cluster, the revision each node runs, so a node that could not load the newest one
+// (and says why) stands out; a single node has no list.
+function renderNodes(cell, p) {
+  if (!p.nodes || !p.nodes.length) {
+    cell.textContent = '–';
+    return;
+  }
+  cell.replaceChildren(...p.nodes.map((n) => {
+    const behind = n.revision !== p.revision ? ` (newest: ${p.revision})` : '';
+    const text = `${n.node}${n.here ? ' (this node)' : ''}: revision ${n.revision}${behind}, `
+      + `${n.state}${n.live ? '' : ', silent'}${n.error ? ` — ${n.error}` : ''}`;
+    return el('div', { class: `state-${n.error ? 'failed' : n.state}` }, text);
+  }));
 }
 
 async function act(name, verb) {
@@ -156,10 +174,10 @@ async function act(name, verb) {
 
 function renderVerdicts(verdicts) {
   ui.verdicts.replaceChildren(...verdicts.map((v) => el('tr', {},
-    el('td', {}, new Date(v.at).toLocaleTimeString()),
+    el('td', {}, new Date(v.at).toLocaleTimeString()), el('td', {}, v.node || ''),
     el('td', {}, v.plugin), el('td', {}, v.hook), el('td', {}, v.outcome),
     el('td', { class: 'num' }, String(v.user)), el('td', {}, v.detail), el('td', {}, v.subject))));
-  if (!verdicts.length) ui.verdicts.append(el('tr', {}, el('td', { colspan: 7, class: 'muted' }, 'No verdicts yet.')));
+  if (!verdicts.length) ui.verdicts.append(el('tr', {}, el('td', { colspan: 8, class: 'muted' }, 'No verdicts yet.')));
 }
 
 async function loadConfig() {

@@ -77,9 +77,10 @@ fn plugin_name(name: &str) -> Result<&str> {
     }
 }
 
-/// `GET /admin/plugins`: every plugin, running or not.
+/// `GET /admin/plugins`: every plugin, running or not; in a cluster with what each node
+/// runs of it and the counters summed over the nodes.
 pub(super) async fn list(State(plugins): State<Plugins>, _admin: Admin) -> Response {
-    ok(plugins.list())
+    ok(plugins.overview().await)
 }
 
 /// `GET /admin/plugins/{name}`: one plugin.
@@ -89,7 +90,8 @@ pub(super) async fn show(
     Path(name): Path<String>,
 ) -> Result<Response> {
     let view = plugins
-        .get(plugin_name(&name)?)
+        .overview_of(plugin_name(&name)?)
+        .await
         .ok_or(Error::NotFound("no plugin of that name"))?;
     Ok(ok(view))
 }
@@ -199,7 +201,8 @@ pub(super) async fn set_config(
     Ok(ok(state.plugins.set_config(name, config).await?))
 }
 
-/// `GET /admin/verdicts?limit=&plugin=`: the newest rejections, rewrites and failures.
+/// `GET /admin/verdicts?limit=&plugin=`: the newest rejections, rewrites and failures (in
+/// a cluster, of every node).
 pub(super) async fn verdicts(
     State(plugins): State<Plugins>,
     _admin: Admin,
@@ -213,7 +216,7 @@ pub(super) async fn verdicts(
     }
     let plugin = params.text(&["plugin"])?.filter(|p| !p.is_empty());
     let limit = usize::try_from(limit).expect("limit was checked to be positive");
-    Ok(ok(plugins.verdicts(limit, plugin.as_deref())))
+    Ok(ok(plugins.recent_verdicts(limit, plugin.as_deref()).await))
 }
 
 /// `POST /admin/invites` with `count` (default 1): fresh single-use invite keys.
@@ -232,7 +235,8 @@ pub(super) async fn invites(
     Ok(ok(users.issue_invites(count).await?))
 }
 
-/// `GET /metrics`: Prometheus text for this node and its plugins.
+/// `GET /metrics`: Prometheus text for this node and its plugins (in a cluster labelled
+/// `node="<name>"`).
 pub(super) async fn metrics(State(state): State<AppState>, _admin: Admin) -> Response {
     let mut out = format!(
         "# HELP confab_build_info The version of the running server.\n\

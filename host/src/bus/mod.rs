@@ -49,6 +49,14 @@ pub enum Event {
         /// The user.
         user: UserId,
     },
+    /// A plugin changed in the shared database: every node's plugin registry loads the
+    /// newest revision. For the registry only, never for sockets.
+    Plugin {
+        /// The plugin's name.
+        name: String,
+        /// Its new revision.
+        revision: i64,
+    },
     /// This node may have missed events (its bus connection came back after the bus lost
     /// data): its sockets close with 1013 so their clients read history, and cached facts
     /// are dropped. Raised by a node for itself, never sent to others.
@@ -142,6 +150,10 @@ pub mod conformance {
             },
             Event::Removed { group: 5, user: 3 },
             Event::Revoked { user: 4 },
+            Event::Plugin {
+                name: "word-filter".to_owned(),
+                revision: 7,
+            },
         ];
         for event in &events {
             a.publish(event.clone()).await.expect("publish");

@@ -159,6 +159,8 @@ impl Runner {
     fn remember(&self, hook: Hook, outcome: &str, user: u64, detail: String, subject: &str) {
         self.verdicts.push(VerdictRecord {
             at: chrono::Utc::now().timestamp_millis(),
+            // The log stamps its node's name.
+            node: String::new(),
             plugin: self.name.clone(),
             hook: hook.as_str().to_owned(),
             outcome: outcome.to_owned(),

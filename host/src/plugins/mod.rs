@@ -1,45 +1,61 @@
-//! WebAssembly plugins: the folder of `<name>.wasm` + `<name>.toml` pairs, kept in step
-//! with the chains the host runs.
+//! WebAssembly plugins, kept in step with the chains the host runs.
 //!
-//! [`Plugins`] owns the registry. It reads the folder at start, again whenever the
-//! watcher reports a change (debounced), and on the operator's requests. A new or changed
-//! plugin is compiled and checked in the background (`hooks` must cover the manifest's,
-//! `check-config` must accept the configuration) and only then swapped in; a broken one
-//! leaves the old version running and shows the error. Each swap builds whole new chains
-//! and replaces them in one step, so a message sees one chain version from start to end.
-//! A configuration change is applied without recompiling.
+//! [`Plugins`] is the registry operators and the server talk to. Where plugins are kept
+//! decides who is the truth:
+//!
+//! - **one node** (`local.rs`): the plugins folder of `<name>.wasm` + `<name>.toml` pairs.
+//!   It is read at start, again whenever the watcher reports a change (debounced), and on
+//!   the operator's requests, which write into it;
+//! - **a cluster** (`cluster/`, with `[cluster] redis_url` and a MySQL/MariaDB
+//!   database): the shared database ([`storage::PluginStore`]) holds every plugin's newest
+//!   revision, every change is written there and announced on the bus, and every node
+//!   loads what the database holds. The folder becomes each node's copy, and an edit
+//!   dropped into it is published.
+//!
+//! Either way a new or changed plugin is compiled and checked first (`hooks` must cover
+//! the manifest's, `check-config` must accept the configuration) and only then swapped in
+//! (`registry.rs`); a broken one leaves the old version running and shows the error. Each
+//! swap builds whole new chains and replaces them in one step, so a message sees one chain
+//! version from start to end. A configuration change is applied without recompiling.
 
 pub mod chain;
+mod cluster;
 pub mod kv;
+mod local;
 pub mod manifest;
+mod metrics;
+mod registry;
 pub mod runtime;
 pub mod scaffold;
 pub mod stats;
+pub mod storage;
+pub mod view;
 mod watch;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use serde::Serialize;
-use sha2::Digest;
+use tokio::sync::mpsc;
 
-use self::chain::{
-    FilterLimits, FilterRunner, GroupChains, Health, PluginGroupPolicy, Quarantine, Runner,
-    UploadDecision, UploadInfo,
-};
+use self::chain::{PluginGroupPolicy, UploadDecision, UploadInfo};
+use self::cluster::{Draft, Link};
 use self::kv::PluginKv;
-use self::manifest::{Failure, Hook, Manifest};
-use self::runtime::{Loaded, PluginShared, Request, Response, Runtime};
-use self::stats::{Counters, CountersView, VerdictLog, VerdictRecord};
+use self::manifest::Manifest;
+use self::registry::{check_config, Registry, Wasm};
+use self::runtime::Runtime;
+use self::stats::VerdictLog;
+use self::storage::folder;
+use crate::bus::Bus;
 use crate::config::PluginsConfig;
 use crate::error::Error;
-use crate::messages::filter::{FilterChain, MessageFilter};
 use crate::messages::ChatService;
 
 pub use self::runtime::Inspection;
+pub use self::storage::PluginStore;
+pub use self::view::{LimitsView, NodeView, PluginState, PluginView};
 
 /// The plugins compiled into this binary from `plugins/`.
 pub mod bundled {
@@ -57,22 +73,26 @@ pub mod bundled {
     include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
 }
 
-/// How many verdicts the audit log keeps.
+/// How many verdicts this node's own log keeps in memory.
 const VERDICT_LOG: usize = 500;
 
-/// What went wrong with an operator's request.
+/// Why a plugin, or an operator's request about one, was refused: the one error type of
+/// the registry, whether the plugin came from an upload, the folder or the shared store.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
     /// No plugin of that name.
     #[error("no plugin named {0:?}")]
     NotFound(String),
-    /// The request cannot be applied; the message says why.
+    /// The plugin, its manifest or its configuration is refused; the message says why.
     #[error("{0}")]
-    Invalid(String),
+    Refused(String),
+    /// Other nodes kept changing the plugin at the same moment.
+    #[error("{0} was changed on another node at the same moment; try again")]
+    Busy(String),
     /// Plugins are turned off in the configuration.
     #[error("plugins are turned off ([plugins] enabled = false)")]
     Off,
-    /// Reading or writing the plugins folder failed.
+    /// Reading or writing where plugins are kept failed.
     #[error(transparent)]
     Io(#[from] anyhow::Error),
 }
@@ -81,95 +101,18 @@ impl From<PluginError> for Error {
     fn from(error: PluginError) -> Self {
         match error {
             PluginError::NotFound(_) => Error::NotFound("no plugin of that name"),
-            PluginError::Invalid(why) => Error::invalid(why),
+            PluginError::Refused(why) => Error::invalid(why),
+            busy @ PluginError::Busy(_) => Error::invalid(busy.to_string()),
             PluginError::Off => Error::invalid(PluginError::Off.to_string()),
             PluginError::Io(error) => Error::Internal(error),
         }
     }
 }
 
-/// One plugin as operators see it.
-#[derive(Debug, Clone, Serialize)]
-pub struct PluginView {
-    /// Its name.
-    pub name: String,
-    /// The version its manifest gives.
-    pub version: String,
-    /// Its description.
-    pub description: String,
-    /// The hooks its manifest puts it in.
-    pub hooks: Vec<Hook>,
-    /// The hooks the plugin says it implements (empty until it loaded once).
-    pub implements: Vec<Hook>,
-    /// Its place in the chains.
-    pub order: i32,
-    /// What a failed call means.
-    pub failure: Failure,
-    /// Whether the manifest enables it.
-    pub enabled: bool,
-    /// `running`, `disabled`, `quarantined` or `failed` (never loaded).
-    pub state: &'static str,
-    /// The last error loading it; with state `running`, an older version is still live.
-    pub error: Option<String>,
-    /// The sha256 of the running `.wasm`.
-    pub sha256: Option<String>,
-    /// Its limits in force.
-    pub limits: LimitsView,
-    /// When the running version was loaded, unix milliseconds.
-    pub loaded_at: Option<i64>,
-    /// Its counters.
-    pub counters: CountersView,
-}
-
-/// Limits, as shown.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct LimitsView {
-    /// MiB.
-    pub memory_mib: u64,
-    /// Milliseconds.
-    pub deadline_ms: u64,
-}
-
-struct Entry {
-    manifest: Option<Manifest>,
-    manifest_text: String,
-    loaded: Option<Arc<Loaded>>,
-    error: Option<String>,
-    counters: Arc<Counters>,
-    health: Arc<Health>,
-    shared: Arc<PluginShared>,
-    loaded_at: Option<i64>,
-}
-
-impl Entry {
-    /// A plugin seen for the first time, not loaded yet.
-    fn new(name: &str, config: String, kv: Arc<dyn PluginKv>) -> Self {
-        Self {
-            manifest: None,
-            manifest_text: String::new(),
-            loaded: None,
-            error: None,
-            counters: Arc::new(Counters::default()),
-            health: Arc::new(Health::default()),
-            shared: PluginShared::new(name, config, kv),
-            loaded_at: None,
-        }
-    }
-}
-
+/// The registry and, in a cluster, its link to the shared store.
 struct Inner {
-    runtime: Runtime,
-    settings: PluginsConfig,
-    dir: PathBuf,
-    kv: Arc<dyn PluginKv>,
-    chat: ChatService,
-    policy: PluginGroupPolicy,
-    max_chars: usize,
-    entries: RwLock<BTreeMap<String, Entry>>,
-    uploads: RwLock<Arc<Vec<Arc<Runner>>>>,
-    verdicts: Arc<VerdictLog>,
-    changes: tokio::sync::Mutex<()>,
-    watcher: std::sync::Mutex<Option<notify::RecommendedWatcher>>,
+    registry: Arc<Registry>,
+    link: Option<Arc<Link>>,
 }
 
 /// The plugin registry; cheap to clone. Turned off, it holds nothing and every hook keeps
@@ -182,7 +125,11 @@ pub struct Plugins {
 impl std::fmt::Debug for Plugins {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plugins")
-            .field("dir", &self.inner.as_ref().map(|i| i.dir.clone()))
+            .field("dir", &self.inner.as_ref().map(|i| i.registry.dir.clone()))
+            .field(
+                "cluster",
+                &self.inner.as_ref().is_some_and(|i| i.link.is_some()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -197,11 +144,27 @@ pub struct Wiring {
     pub kv: Arc<dyn PluginKv>,
     /// The message cap, which rewrites must respect.
     pub max_chars: usize,
+    /// This node's name (`[cluster] node_name`, or its default).
+    pub node: String,
+    /// In a cluster, the shared store and the bus; `None` on a single node.
+    pub cluster: Option<ClusterWiring>,
+}
+
+/// What the registry of a cluster's node shares with the others.
+pub struct ClusterWiring {
+    /// The shared database's plugins.
+    pub store: Arc<dyn PluginStore>,
+    /// The bus that announces changes.
+    pub bus: Arc<dyn Bus>,
+    /// How many verdicts the shared log keeps (`[cluster] verdicts_kept`).
+    pub verdicts_kept: u64,
 }
 
 impl Plugins {
     /// Opens the plugins folder (creating it with the bundled plugins when configured),
-    /// loads every plugin in it and, if configured, watches it.
+    /// loads every plugin (from the folder, or in a cluster from the shared store after
+    /// publishing what the folder has and the store never had) and, if configured,
+    /// watches the folder.
     pub async fn start(
         settings: &PluginsConfig,
         data_dir: &Path,
@@ -219,7 +182,7 @@ impl Plugins {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("creating the plugins folder {}", dir.display()))?;
             if settings.install_bundled {
-                install_bundled(&dir)?;
+                folder::install_bundled(&dir)?;
             }
         }
         let cache_dir = if settings.cache_dir.as_os_str().is_empty() {
@@ -228,7 +191,14 @@ impl Plugins {
             settings.cache_dir.clone()
         };
         let runtime = Runtime::new(settings, Some(cache_dir))?;
-        let inner = Arc::new(Inner {
+        let (forward, verdicts) = match &wiring.cluster {
+            Some(_) => {
+                let (tx, rx) = mpsc::channel(cluster::VERDICT_QUEUE);
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
+        let registry = Arc::new(Registry {
             runtime,
             settings: settings.clone(),
             dir,
@@ -238,33 +208,55 @@ impl Plugins {
             max_chars: wiring.max_chars,
             entries: RwLock::new(BTreeMap::new()),
             uploads: RwLock::new(Arc::new(Vec::new())),
-            verdicts: Arc::new(VerdictLog::new(VERDICT_LOG)),
+            verdicts: Arc::new(VerdictLog::for_node(VERDICT_LOG, &wiring.node, forward)),
             changes: tokio::sync::Mutex::new(()),
             watcher: std::sync::Mutex::new(None),
+            node: wiring.node,
+        });
+        let link = wiring
+            .cluster
+            .map(|c| Arc::new(Link::new(c.store, c.bus, c.verdicts_kept)));
+        let inner = Arc::new(Inner {
+            registry: registry.clone(),
+            link: link.clone(),
         });
         let plugins = Self {
             inner: Some(inner.clone()),
         };
-        plugins.rescan().await;
+        match &link {
+            Some(link) => {
+                // Following the bus starts first, so no announcement falls between the
+                // start-up read and the subscription; it waits for the change lock.
+                cluster::spawn(&registry, link, verdicts);
+                let _changes = registry.changes.lock().await;
+                link.start(&registry).await?;
+                registry.rebuild_chains();
+            }
+            None => plugins.rescan().await,
+        }
         if settings.watch {
-            let watcher = watch::start(&inner.dir, Duration::from_millis(settings.debounce_ms), {
-                let weak = Arc::downgrade(&inner);
-                move || {
-                    let weak = weak.clone();
-                    async move {
-                        if let Some(inner) = weak.upgrade() {
-                            Plugins { inner: Some(inner) }.rescan().await;
+            let watcher = watch::start(
+                &registry.dir,
+                Duration::from_millis(settings.debounce_ms),
+                {
+                    let weak = Arc::downgrade(&inner);
+                    move || {
+                        let weak = weak.clone();
+                        async move {
+                            if let Some(inner) = weak.upgrade() {
+                                Plugins { inner: Some(inner) }.rescan().await;
+                            }
                         }
                     }
-                }
-            })?;
-            *inner.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
+                },
+            )?;
+            *registry.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(watcher);
         }
         for view in plugins.list() {
             match &view.error {
                 Some(error) => tracing::error!(plugin = %view.name, %error, "plugin not loaded"),
                 None => {
-                    tracing::info!(plugin = %view.name, version = %view.version, state = view.state, "plugin loaded")
+                    tracing::info!(plugin = %view.name, version = %view.version, state = %view.state, revision = view.revision, "plugin loaded")
                 }
             }
         }
@@ -277,158 +269,186 @@ impl Plugins {
 
     /// The plugins folder, when plugins are on.
     pub fn dir(&self) -> Option<&Path> {
-        self.inner.as_ref().map(|i| i.dir.as_path())
+        self.inner.as_ref().map(|i| i.registry.dir.as_path())
     }
 
-    /// Reads the whole folder and applies what changed.
+    /// Whether plugins are shared with the other nodes of a cluster.
+    pub fn clustered(&self) -> bool {
+        self.inner.as_ref().is_some_and(|i| i.link.is_some())
+    }
+
+    /// Reads the whole folder and applies what changed (in a cluster: publishes it).
     pub async fn rescan(&self) {
         let Some(inner) = &self.inner else { return };
-        let _changes = inner.changes.lock().await;
-        let stems = match folder_stems(&inner.dir) {
-            Ok(stems) => stems,
-            Err(error) => {
-                tracing::error!(dir = %inner.dir.display(), error = %format!("{error:#}"), "cannot read the plugins folder");
-                return;
-            }
-        };
-        let known: Vec<String> = inner.read_entries().keys().cloned().collect();
-        for gone in known.iter().filter(|name| !stems.contains(name)) {
-            inner.write_entries().remove(gone);
-            tracing::info!(plugin = %gone, "plugin removed from the folder: unloaded");
+        let _changes = inner.registry.changes.lock().await;
+        match &inner.link {
+            Some(link) => link.rescan(&inner.registry).await,
+            None => local::rescan(&inner.registry).await,
         }
-        for stem in &stems {
-            if let Err(error) = inner.load_from_folder(stem, false).await {
-                tracing::error!(plugin = %stem, %error, "plugin change not applied");
-            }
-        }
-        inner.rebuild_chains();
     }
 
-    /// Every plugin, by name.
-    pub fn list(&self) -> Vec<PluginView> {
-        let Some(inner) = &self.inner else {
-            return Vec::new();
-        };
-        let entries = inner.read_entries();
-        entries
-            .iter()
-            .map(|(name, e)| inner.view(name, e))
-            .collect()
-    }
-
-    /// One plugin.
-    pub fn get(&self, name: &str) -> Option<PluginView> {
-        let inner = self.inner.as_ref()?;
-        let entries = inner.read_entries();
-        entries.get(name).map(|e| inner.view(name, e))
-    }
-
-    fn expect(&self, name: &str) -> Result<PluginView, PluginError> {
-        self.get(name)
-            .ok_or_else(|| PluginError::NotFound(name.to_owned()))
-    }
-
-    /// Installs or replaces a plugin: checks it fully first, then writes it into the
-    /// folder and swaps it in. On any error nothing changes.
+    /// Installs or replaces a plugin: checks it fully first, then writes it (into the
+    /// folder, or in a cluster into the shared store) and swaps it in. On any error nothing
+    /// changes.
     pub async fn install(
         &self,
         manifest_text: &str,
         wasm: Vec<u8>,
     ) -> Result<PluginView, PluginError> {
         let inner = self.inner()?;
+        let registry = &inner.registry;
         let manifest = Manifest::parse(manifest_text)
-            .map_err(|e| PluginError::Invalid(format!("manifest: {e}")))?;
+            .map_err(|e| PluginError::Refused(format!("manifest: {e}")))?;
         let name = manifest.name.clone();
-        let _changes = inner.changes.lock().await;
-        let loaded = inner
-            .prepare(&manifest, Arc::new(wasm.clone()))
-            .await
-            .map_err(PluginError::Invalid)?;
-        write_atomically(
-            &inner.dir.join(format!("{name}.toml")),
-            manifest_text.as_bytes(),
-        )?;
-        write_atomically(&inner.dir.join(format!("{name}.wasm")), &wasm)?;
-        inner.apply(
-            &name,
-            manifest,
-            manifest_text.to_owned(),
-            Some(loaded),
-            true,
-        );
-        inner.rebuild_chains();
-        tracing::info!(plugin = %name, "plugin installed through the admin API");
-        self.expect(&name)
-    }
-
-    /// Unloads a plugin and deletes its files.
-    pub async fn remove(&self, name: &str) -> Result<(), PluginError> {
-        let inner = self.inner()?;
-        let _changes = inner.changes.lock().await;
-        if inner.write_entries().remove(name).is_none() {
-            return Err(PluginError::NotFound(name.to_owned()));
-        }
-        for extension in ["wasm", "toml"] {
-            let path = inner.dir.join(format!("{name}.{extension}"));
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(anyhow::Error::new(e)
-                        .context(format!("removing {}", path.display()))
-                        .into())
+        let sha256 = folder::sha256(&wasm);
+        let wasm = Arc::new(wasm);
+        {
+            let _changes = registry.changes.lock().await;
+            match &inner.link {
+                Some(link) => {
+                    link.publish(registry, &name, |_| {
+                        Ok(Draft::Version {
+                            manifest: manifest_text.to_owned(),
+                            sha256: sha256.clone(),
+                            wasm: Wasm::Bytes(wasm.clone()),
+                            force: true,
+                        })
+                    })
+                    .await?;
+                }
+                None => {
+                    let bytes = Wasm::Bytes(wasm.clone());
+                    let staged = registry
+                        .stage(&name, "manifest", manifest_text, &sha256, &bytes, true)
+                        .await?;
+                    local::install(registry, &name, manifest_text, &wasm, staged)?;
                 }
             }
         }
-        inner.rebuild_chains();
+        tracing::info!(plugin = %name, "plugin installed through the admin API");
+        self.answer(&name).await
+    }
+
+    /// Unloads a plugin and deletes its files (in a cluster: on every node).
+    pub async fn remove(&self, name: &str) -> Result<(), PluginError> {
+        let inner = self.inner()?;
+        let registry = &inner.registry;
+        let _changes = registry.changes.lock().await;
+        match &inner.link {
+            Some(link) => {
+                let removed = link
+                    .publish(registry, name, |current| {
+                        current
+                            .map(|_| Draft::Removal)
+                            .ok_or_else(|| PluginError::NotFound(name.to_owned()))
+                    })
+                    .await;
+                match removed {
+                    Ok(_) => {}
+                    // Only this node has it (its files never made it into the cluster).
+                    Err(PluginError::NotFound(_)) => local::remove(registry, name)?,
+                    Err(error) => return Err(error),
+                }
+            }
+            None => local::remove(registry, name)?,
+        }
         tracing::info!(plugin = %name, "plugin removed through the admin API");
+        Ok(())
+    }
+
+    /// Applies a change of `name`'s manifest: in the folder, or in a cluster as the next
+    /// revision of the shared store's manifest.
+    async fn edit_manifest(
+        &self,
+        name: &str,
+        edit: impl Fn(&mut toml_edit::DocumentMut) -> Result<(), String>,
+    ) -> Result<(), PluginError> {
+        let inner = self.inner()?;
+        let registry = &inner.registry;
+        match &inner.link {
+            Some(link) => {
+                let store = link.store.clone();
+                link.publish(registry, name, |current| {
+                    let current = current.ok_or_else(|| PluginError::NotFound(name.to_owned()))?;
+                    let manifest = folder::edit_manifest(name, &current.manifest, &edit)
+                        .map_err(PluginError::Refused)?;
+                    Ok(Draft::Version {
+                        manifest,
+                        sha256: current.sha256.clone(),
+                        wasm: Wasm::Stored(store.clone()),
+                        force: false,
+                    })
+                })
+                .await?;
+            }
+            None => local::edit(registry, name, edit).await?,
+        }
         Ok(())
     }
 
     /// Enables or disables a plugin, in its manifest too so a restart keeps it.
     pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<PluginView, PluginError> {
         let inner = self.inner()?;
+        let registry = &inner.registry;
         {
-            let _changes = inner.changes.lock().await;
-            inner.edit_manifest(name, |doc| {
+            let _changes = registry.changes.lock().await;
+            self.edit_manifest(name, |doc| {
                 doc["enabled"] = toml_edit::value(enabled);
                 Ok(())
-            })?;
-            inner
-                .load_from_folder(name, false)
-                .await
-                .map_err(PluginError::Invalid)?;
+            })
+            .await?;
             if enabled {
-                if let Some(entry) = inner.read_entries().get(name) {
+                if let Some(entry) = registry.read_entries().get(name) {
                     entry.health.reset();
                 }
             }
-            inner.rebuild_chains();
+            registry.rebuild_chains();
         }
-        self.expect(name)
+        self.answer(name).await
     }
 
-    /// Reads the plugin's files again, recompiling if needed, and clears its quarantine.
+    /// Reads the plugin again, recompiling, and clears its quarantine. In a cluster a
+    /// changed file in the folder is published; otherwise the newest revision is written
+    /// again, so every node reloads it.
     pub async fn reload(&self, name: &str) -> Result<PluginView, PluginError> {
         let inner = self.inner()?;
+        let registry = &inner.registry;
         {
-            let _changes = inner.changes.lock().await;
-            if !inner.read_entries().contains_key(name)
-                && !inner.dir.join(format!("{name}.toml")).is_file()
-            {
-                return Err(PluginError::NotFound(name.to_owned()));
+            let _changes = registry.changes.lock().await;
+            match &inner.link {
+                Some(link) => {
+                    if !link.rescan_one(registry, name).await? {
+                        let store = link.store.clone();
+                        let reloaded = link
+                            .publish(registry, name, |current| {
+                                let current = current
+                                    .ok_or_else(|| PluginError::NotFound(name.to_owned()))?;
+                                Ok(Draft::Version {
+                                    manifest: current.manifest.clone(),
+                                    sha256: current.sha256.clone(),
+                                    wasm: Wasm::Stored(store.clone()),
+                                    force: true,
+                                })
+                            })
+                            .await;
+                        if let Err(error) = &reloaded {
+                            if !matches!(error, PluginError::NotFound(_)) {
+                                registry.record_error(name, &error.to_string());
+                            }
+                        }
+                        reloaded?;
+                    }
+                }
+                None => local::reload(registry, name).await?,
             }
-            let result = inner.load_from_folder(name, true).await;
-            inner.rebuild_chains();
-            result.map_err(PluginError::Invalid)?;
         }
-        self.expect(name)
+        self.answer(name).await
     }
 
     /// The plugin's configuration.
     pub fn config(&self, name: &str) -> Result<serde_json::Value, PluginError> {
         let inner = self.inner()?;
-        let entries = inner.read_entries();
+        let entries = inner.registry.read_entries();
         let entry = entries
             .get(name)
             .ok_or_else(|| PluginError::NotFound(name.to_owned()))?;
@@ -448,44 +468,32 @@ impl Plugins {
         config: serde_json::Value,
     ) -> Result<PluginView, PluginError> {
         let inner = self.inner()?;
-        let table = manifest::config_table(&config).map_err(PluginError::Invalid)?;
+        let registry = &inner.registry;
+        let table = manifest::config_table(&config).map_err(PluginError::Refused)?;
+        let text = toml::to_string(&table).map_err(|e| PluginError::Refused(e.to_string()))?;
+        let parsed: toml_edit::DocumentMut = text
+            .parse()
+            .map_err(|e: toml_edit::TomlError| PluginError::Refused(e.to_string()))?;
         {
-            let _changes = inner.changes.lock().await;
-            let loaded = inner
+            let _changes = registry.changes.lock().await;
+            let loaded = registry
                 .read_entries()
                 .get(name)
                 .ok_or_else(|| PluginError::NotFound(name.to_owned()))?
                 .loaded
                 .clone()
                 .ok_or_else(|| {
-                    PluginError::Invalid(format!("{name} is not loaded; fix its error first"))
+                    PluginError::Refused(format!("{name} is not loaded; fix its error first"))
                 })?;
-            check_config(&loaded, &config.to_string())
-                .await
-                .map_err(PluginError::Invalid)?;
-            inner.edit_manifest(name, |doc| {
-                let text = toml::to_string(&table).map_err(|e| e.to_string())?;
-                let parsed: toml_edit::DocumentMut = text
-                    .parse()
-                    .map_err(|e: toml_edit::TomlError| e.to_string())?;
+            check_config(&loaded, &config.to_string()).await?;
+            self.edit_manifest(name, |doc| {
                 doc["config"] = toml_edit::Item::Table(parsed.as_table().clone());
                 Ok(())
-            })?;
-            inner
-                .load_from_folder(name, false)
-                .await
-                .map_err(PluginError::Invalid)?;
-            inner.rebuild_chains();
+            })
+            .await?;
+            registry.rebuild_chains();
         }
-        self.expect(name)
-    }
-
-    /// Recent verdicts, newest first.
-    pub fn verdicts(&self, limit: usize, plugin: Option<&str>) -> Vec<VerdictRecord> {
-        self.inner
-            .as_ref()
-            .map(|inner| inner.verdicts.recent(limit, plugin))
-            .unwrap_or_default()
+        self.answer(name).await
     }
 
     /// Runs the upload chain.
@@ -497,93 +505,12 @@ impl Plugins {
             };
         };
         let chain = inner
+            .registry
             .uploads
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         chain::check_upload(&chain, info, head).await
-    }
-
-    /// The plugins' metrics in Prometheus' text format.
-    pub fn render_metrics(&self, out: &mut String) {
-        use std::fmt::Write as _;
-        let views = self.list();
-        type Counter = (&'static str, &'static str, fn(&CountersView) -> u64);
-        let counters: [Counter; 7] = [
-            ("calls", "Calls into the plugin.", |c| c.calls),
-            (
-                "rejects",
-                "Messages rejected, joins denied, uploads refused.",
-                |c| c.rejects,
-            ),
-            ("rewrites", "Messages rewritten, uploads renamed.", |c| {
-                c.rewrites
-            }),
-            (
-                "errors",
-                "Calls that trapped, ran out of memory or answered wrongly.",
-                |c| c.errors,
-            ),
-            ("timeouts", "Calls stopped at their deadline.", |c| {
-                c.timeouts
-            }),
-            ("skipped", "Calls skipped while quarantined.", |c| c.skipped),
-            (
-                "kv_evictions",
-                "Keys dropped from the plugin's store to stay within its bound.",
-                |c| c.kv_evictions,
-            ),
-        ];
-        for (name, help, get) in counters {
-            let _ = writeln!(out, "# HELP confab_plugin_{name}_total {help}");
-            let _ = writeln!(out, "# TYPE confab_plugin_{name}_total counter");
-            for view in &views {
-                let _ = writeln!(
-                    out,
-                    "confab_plugin_{name}_total{{plugin=\"{}\"}} {}",
-                    view.name,
-                    get(&view.counters)
-                );
-            }
-        }
-        let _ = writeln!(out, "# HELP confab_plugin_up 1 when the plugin is running (not disabled, quarantined or failed).");
-        let _ = writeln!(out, "# TYPE confab_plugin_up gauge");
-        for view in &views {
-            let _ = writeln!(
-                out,
-                "confab_plugin_up{{plugin=\"{}\"}} {}",
-                view.name,
-                u8::from(view.state == "running")
-            );
-        }
-        let Some(inner) = &self.inner else { return };
-        let _ = writeln!(
-            out,
-            "# HELP confab_plugin_call_seconds Latency of calls into the plugin."
-        );
-        let _ = writeln!(out, "# TYPE confab_plugin_call_seconds histogram");
-        for (name, entry) in inner.read_entries().iter() {
-            let (cumulative, sum_us) = entry.counters.histogram();
-            for (i, count) in cumulative.iter().enumerate() {
-                let le = stats::LATENCY_BUCKETS_US
-                    .get(i)
-                    .map_or_else(|| "+Inf".to_owned(), |us| format!("{}", *us as f64 / 1e6));
-                let _ = writeln!(
-                    out,
-                    "confab_plugin_call_seconds_bucket{{plugin=\"{name}\",le=\"{le}\"}} {count}"
-                );
-            }
-            let total = cumulative.last().copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "confab_plugin_call_seconds_sum{{plugin=\"{name}\"}} {}",
-                sum_us as f64 / 1e6
-            );
-            let _ = writeln!(
-                out,
-                "confab_plugin_call_seconds_count{{plugin=\"{name}\"}} {total}"
-            );
-        }
     }
 }
 
@@ -591,310 +518,4 @@ impl Plugins {
 pub async fn inspect(wasm: Vec<u8>) -> Result<Inspection, String> {
     let runtime = Runtime::new(&PluginsConfig::default(), None).map_err(|e| format!("{e:#}"))?;
     runtime.inspect(wasm).await
-}
-
-async fn check_config(loaded: &Loaded, json: &str) -> Result<(), String> {
-    match loaded.call(Request::CheckConfig(json.to_owned())).await {
-        Ok(Response::CheckConfig(Ok(()))) => Ok(()),
-        Ok(Response::CheckConfig(Err(why))) => {
-            Err(format!("the plugin refused its configuration: {why}"))
-        }
-        Ok(_) => Err("the plugin answered something else than a configuration check".to_owned()),
-        Err(error) => Err(format!(
-            "checking the configuration failed: the plugin {error}"
-        )),
-    }
-}
-
-impl Inner {
-    fn read_entries(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Entry>> {
-        self.entries.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn write_entries(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Entry>> {
-        self.entries.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Compiles, links and checks a plugin for this manifest, without touching the chains.
-    async fn prepare(
-        &self,
-        manifest: &Manifest,
-        wasm: Arc<Vec<u8>>,
-    ) -> Result<Arc<Loaded>, String> {
-        let limits = manifest.limits(&self.settings)?;
-        let shared = self.shared_for(manifest);
-        let loaded = self.runtime.load(wasm, limits, shared).await?;
-        if let Some(missing) = manifest.hooks.iter().find(|h| !loaded.hooks.contains(h)) {
-            let implements: Vec<&str> = loaded.hooks.iter().map(|h| h.as_str()).collect();
-            return Err(format!(
-                "the manifest lists {missing}, which the plugin does not implement (it implements: {})",
-                if implements.is_empty() { "nothing".to_owned() } else { implements.join(", ") }
-            ));
-        }
-        check_config(&loaded, &manifest.config_json()).await?;
-        Ok(Arc::new(loaded))
-    }
-
-    /// The shared part of a plugin: the existing one (its configuration is switched when
-    /// the new version is applied), or a new one.
-    fn shared_for(&self, manifest: &Manifest) -> Arc<PluginShared> {
-        match self.read_entries().get(&manifest.name) {
-            Some(entry) => entry.shared.clone(),
-            None => PluginShared::new(&manifest.name, manifest.config_json(), self.kv.clone()),
-        }
-    }
-
-    /// Records a plugin's new state. `loaded` is `None` when only the manifest changed.
-    fn apply(
-        &self,
-        name: &str,
-        manifest: Manifest,
-        text: String,
-        loaded: Option<Arc<Loaded>>,
-        fresh: bool,
-    ) {
-        let mut entries = self.write_entries();
-        let entry = entries
-            .entry(name.to_owned())
-            .or_insert_with(|| Entry::new(name, manifest.config_json(), self.kv.clone()));
-        if let Some(loaded) = &loaded {
-            // The version's instances read this one; keep the entry pointing at it.
-            entry.shared = loaded.shared().clone();
-        }
-        entry.shared.set_config(manifest.config_json());
-        if let Some(loaded) = loaded {
-            entry.loaded = Some(loaded);
-            entry.loaded_at = Some(chrono::Utc::now().timestamp_millis());
-        }
-        if fresh {
-            entry.health.reset();
-        }
-        entry.manifest = Some(manifest);
-        entry.manifest_text = text;
-        entry.error = None;
-    }
-
-    fn record_error(&self, name: &str, error: &str) {
-        let mut entries = self.write_entries();
-        let entry = entries
-            .entry(name.to_owned())
-            .or_insert_with(|| Entry::new(name, "{}".to_owned(), self.kv.clone()));
-        entry.error = Some(error.to_owned());
-    }
-
-    /// Loads `<name>.toml` + `<name>.wasm` if they changed (or always with `force`).
-    /// On error the old version stays and the error is recorded and returned.
-    async fn load_from_folder(&self, name: &str, force: bool) -> Result<(), String> {
-        let result = self.try_load_from_folder(name, force).await;
-        if let Err(error) = &result {
-            self.record_error(name, error);
-        }
-        result
-    }
-
-    async fn try_load_from_folder(&self, name: &str, force: bool) -> Result<(), String> {
-        let toml_path = self.dir.join(format!("{name}.toml"));
-        let wasm_path = self.dir.join(format!("{name}.wasm"));
-        let text =
-            std::fs::read_to_string(&toml_path).map_err(|e| format!("reading {name}.toml: {e}"))?;
-        let manifest = Manifest::parse(&text).map_err(|e| format!("{name}.toml: {e}"))?;
-        if manifest.name != name {
-            return Err(format!(
-                "{name}.toml names the plugin {:?}; the file must be called {}.toml",
-                manifest.name, manifest.name
-            ));
-        }
-        let wasm = std::fs::read(&wasm_path).map_err(|e| format!("reading {name}.wasm: {e}"))?;
-        let sha256 = hex::encode(sha2::Sha256::digest(&wasm));
-        let limits = manifest.limits(&self.settings)?;
-        let (current, same_text) = {
-            let entries = self.read_entries();
-            let entry = entries.get(name);
-            (
-                entry.and_then(|e| e.loaded.clone()),
-                entry.is_some_and(|e| e.manifest_text == text && e.error.is_none()),
-            )
-        };
-        match current {
-            Some(loaded) if loaded.sha256 == sha256 && !force => {
-                if same_text {
-                    return Ok(());
-                }
-                // Only the manifest changed: no recompiling.
-                if let Some(missing) = manifest.hooks.iter().find(|h| !loaded.hooks.contains(h)) {
-                    return Err(format!(
-                        "the manifest lists {missing}, which the plugin does not implement"
-                    ));
-                }
-                check_config(&loaded, &manifest.config_json()).await?;
-                let relimited =
-                    (loaded.limits() != limits).then(|| Arc::new(loaded.with_limits(limits)));
-                self.apply(name, manifest, text, relimited, false);
-                tracing::info!(plugin = %name, "plugin manifest applied");
-                Ok(())
-            }
-            _ => {
-                let loaded = self.prepare(&manifest, Arc::new(wasm)).await?;
-                let version = manifest.version.clone();
-                self.apply(name, manifest, text, Some(loaded), true);
-                tracing::info!(plugin = %name, %version, %sha256, "plugin loaded");
-                Ok(())
-            }
-        }
-    }
-
-    /// Edits a plugin's manifest file in place, keeping its comments and layout.
-    fn edit_manifest(
-        &self,
-        name: &str,
-        edit: impl FnOnce(&mut toml_edit::DocumentMut) -> Result<(), String>,
-    ) -> Result<(), PluginError> {
-        if !self.read_entries().contains_key(name) {
-            return Err(PluginError::NotFound(name.to_owned()));
-        }
-        let path = self.dir.join(format!("{name}.toml"));
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let mut doc: toml_edit::DocumentMut = text
-            .parse()
-            .map_err(|e: toml_edit::TomlError| PluginError::Invalid(format!("{name}.toml: {e}")))?;
-        edit(&mut doc).map_err(PluginError::Invalid)?;
-        write_atomically(&path, doc.to_string().as_bytes())?;
-        Ok(())
-    }
-
-    /// Builds every chain from the running, enabled plugins and swaps them in.
-    fn rebuild_chains(&self) {
-        let quarantine = Quarantine {
-            after: self.settings.quarantine_after.max(1),
-            duration: Duration::from_secs(self.settings.quarantine_secs),
-        };
-        let mut runners: Vec<Arc<Runner>> = self
-            .read_entries()
-            .iter()
-            .filter_map(|(name, entry)| {
-                let manifest = entry.manifest.as_ref().filter(|m| m.enabled)?;
-                Some(Arc::new(Runner {
-                    name: name.clone(),
-                    order: manifest.order,
-                    hooks: manifest.hooks.clone(),
-                    failure: manifest.failure,
-                    loaded: entry.loaded.clone()?,
-                    counters: entry.counters.clone(),
-                    health: entry.health.clone(),
-                    verdicts: self.verdicts.clone(),
-                    quarantine,
-                }))
-            })
-            .collect();
-        runners.sort_by(|a, b| (a.order, &a.name).cmp(&(b.order, &b.name)));
-        let of = |hook: Hook| -> Vec<Arc<Runner>> {
-            runners
-                .iter()
-                .filter(|r| r.hooks.contains(&hook))
-                .cloned()
-                .collect()
-        };
-        let limits = FilterLimits {
-            max_chars: self.max_chars,
-        };
-        let filters: Vec<Arc<dyn MessageFilter>> = of(Hook::FilterMessage)
-            .into_iter()
-            .map(|runner| Arc::new(FilterRunner { runner, limits }) as Arc<dyn MessageFilter>)
-            .collect();
-        self.chat.set_filters(FilterChain::new(filters));
-        self.policy.set(GroupChains {
-            join: of(Hook::OnJoin),
-            owner_leave: of(Hook::OnOwnerLeave),
-        });
-        *self.uploads.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(of(Hook::OnUpload));
-    }
-
-    fn view(&self, name: &str, entry: &Entry) -> PluginView {
-        let manifest = entry.manifest.as_ref();
-        let limits = entry.loaded.as_ref().map(|l| l.limits());
-        let state = match (manifest, &entry.loaded) {
-            (Some(_), None) | (None, _) => "failed",
-            (Some(m), Some(_)) if !m.enabled => "disabled",
-            _ if entry.health.quarantined() => "quarantined",
-            _ => "running",
-        };
-        PluginView {
-            name: name.to_owned(),
-            version: manifest.map(|m| m.version.clone()).unwrap_or_default(),
-            description: manifest.map(|m| m.description.clone()).unwrap_or_default(),
-            hooks: manifest.map(|m| m.hooks.clone()).unwrap_or_default(),
-            implements: entry
-                .loaded
-                .as_ref()
-                .map(|l| l.hooks.clone())
-                .unwrap_or_default(),
-            order: manifest.map_or(0, |m| m.order),
-            failure: manifest.map(|m| m.failure).unwrap_or_default(),
-            enabled: manifest.is_some_and(|m| m.enabled),
-            state,
-            error: entry.error.clone(),
-            sha256: entry.loaded.as_ref().map(|l| l.sha256.clone()),
-            limits: LimitsView {
-                memory_mib: limits.map_or(u64::from(self.settings.memory_mib), |l| {
-                    (l.memory_bytes >> 20) as u64
-                }),
-                deadline_ms: limits.map_or(self.settings.deadline_ms, |l| l.deadline_ms),
-            },
-            loaded_at: entry.loaded_at,
-            counters: CountersView {
-                kv_evictions: self.kv.evictions(name),
-                ..entry.counters.view()
-            },
-        }
-    }
-}
-
-/// The plugin names in the folder: stems of `.toml` and `.wasm` files with a valid name.
-fn folder_stems(dir: &Path) -> anyhow::Result<Vec<String>> {
-    let mut stems: Vec<String> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .flatten()
-        .filter_map(|entry| {
-            let path = entry.path();
-            let extension = path.extension()?.to_str()?;
-            if extension != "toml" && extension != "wasm" {
-                return None;
-            }
-            let stem = path.file_stem()?.to_str()?.to_owned();
-            manifest::valid_name(&stem).then_some(stem)
-        })
-        .collect();
-    stems.sort();
-    stems.dedup();
-    Ok(stems)
-}
-
-/// Writes a file so readers see the old or the new content, never a part.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PluginError> {
-    let dir = path.parent().context("a plugin file has a folder")?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".confab-")
-        .tempfile_in(dir)
-        .with_context(|| format!("writing into {}", dir.display()))?;
-    std::io::Write::write_all(&mut temp, bytes).context("writing a plugin file")?;
-    temp.persist(path).map_err(|e| {
-        anyhow::Error::new(e.error).context(format!("replacing {}", path.display()))
-    })?;
-    Ok(())
-}
-
-/// Writes the bundled plugins into a new plugins folder.
-fn install_bundled(dir: &Path) -> anyhow::Result<()> {
-    for plugin in bundled::BUNDLED {
-        write_atomically(
-            &dir.join(format!("{}.toml", plugin.name)),
-            plugin.manifest.as_bytes(),
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        write_atomically(&dir.join(format!("{}.wasm", plugin.name)), plugin.wasm)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    tracing::info!(dir = %dir.display(), count = bundled::BUNDLED.len(), "bundled plugins installed");
-    Ok(())
 }

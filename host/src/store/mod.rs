@@ -301,6 +301,8 @@ pub struct Stores {
     pub uploads: Arc<dyn UploadStore>,
     /// Message history.
     pub messages: Arc<dyn MessageStore>,
+    /// Plugins shared by the nodes of a cluster (used when the database can be shared).
+    pub plugins: Arc<dyn crate::plugins::PluginStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -321,6 +323,7 @@ impl Stores {
             friends: store.clone(),
             groups: store.clone(),
             uploads: store.clone(),
+            plugins: store.clone(),
             messages: store,
         }
     }

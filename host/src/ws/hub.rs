@@ -402,6 +402,8 @@ impl Hub {
                     }
                 }
             }
+            // Plugin changes are for the plugin registry; no socket sees them.
+            Event::Plugin { .. } => {}
             Event::Resync => {
                 for entry in reg.sockets.values() {
                     entry.kill.fire(

@@ -145,3 +145,65 @@ pub(crate) fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// A database of its own on the test MySQL server for one multi-node test, and the
+/// settings every node of that test shares.
+pub(crate) struct ClusterDb {
+    /// A random suffix, for names that must not clash with other runs.
+    pub(crate) suffix: String,
+    /// The database's URL.
+    pub(crate) url: String,
+    name: String,
+    admin: sqlx::MySqlConnection,
+}
+
+impl ClusterDb {
+    /// Creates `<prefix>_<suffix>` on the server at `mysql` (any database URL there).
+    pub(crate) async fn create(mysql: &str, prefix: &str) -> Self {
+        use sqlx::Connection;
+        let suffix = format!("{:08x}", rand::random::<u32>());
+        let name = format!("{prefix}_{suffix}");
+        let mut admin = sqlx::MySqlConnection::connect(mysql).await.expect("mysql");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create db");
+        let base = mysql.rsplit_once('/').map_or(mysql, |(b, _)| b);
+        Self {
+            url: format!("{base}/{name}"),
+            suffix,
+            name,
+            admin,
+        }
+    }
+
+    /// What every node of the test is started with: this database, Redis at `redis`, a
+    /// bus namespace of its own, and shared secrets.
+    pub(crate) fn node_env(&self, redis: &str) -> Vec<(String, String)> {
+        use base64::Engine;
+        let key = || base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+        let suffix = &self.suffix;
+        vec![
+            ("CONFAB_DATABASE__URL".to_owned(), self.url.clone()),
+            ("CONFAB_CLUSTER__REDIS_URL".to_owned(), redis.to_owned()),
+            (
+                "CONFAB_CLUSTER__NAMESPACE".to_owned(),
+                format!("test-{suffix}"),
+            ),
+            (
+                "CONFAB_AUTH__JWT_SECRET".to_owned(),
+                format!("multi-node-test-jwt-secret-{suffix}-{suffix}"),
+            ),
+            ("CONFAB_SECURITY__DATA_KEY".to_owned(), key()),
+            ("CONFAB_SECURITY__INDEX_KEY".to_owned(), key()),
+        ]
+    }
+
+    /// Drops the database (once the nodes using it are stopped).
+    pub(crate) async fn drop_database(mut self) {
+        sqlx::query(&format!("DROP DATABASE {}", self.name))
+            .execute(&mut self.admin)
+            .await
+            .expect("drop db");
+    }
+}

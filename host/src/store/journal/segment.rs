@@ -286,7 +286,11 @@ mod tests {
         let len = len + more.len() as u64;
         let filled = append(&file, len, ALLOCATE, &large).expect("large");
         let end = len + large.len() as u64;
-        assert_eq!(filled, 2 * ALLOCATE, "filled to the next step past the record");
+        assert_eq!(
+            filled,
+            2 * ALLOCATE,
+            "filled to the next step past the record"
+        );
         assert!(end > ALLOCATE && end < filled);
         close(&file, end).expect("close");
         assert_eq!(std::fs::metadata(&path).expect("meta").len(), end);

@@ -18,6 +18,7 @@ use crate::config::DatabaseConfig;
 
 mod accounts;
 mod messages;
+mod plugins;
 mod social;
 mod stored;
 mod uploads;
