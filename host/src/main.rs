@@ -78,6 +78,12 @@ enum PluginCommand {
     },
 }
 
+/// mimalloc rather than the C library's allocator: the message path allocates and frees
+/// many small buffers across threads, where glibc's malloc spent about a seventh of the
+/// server's time under load (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
