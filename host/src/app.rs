@@ -17,10 +17,11 @@ use crate::bus::{Bus, LocalBus};
 use crate::config::Config;
 use crate::crypto::{self, FieldCipher};
 use crate::friends::FriendService;
-use crate::groups::{GroupLimits, GroupPolicy, GroupService, SeedPolicy};
+use crate::groups::{GroupLimits, GroupService};
 use crate::mail::{self, Mailer};
 use crate::messages::{BatchLimits, ChatService};
 use crate::plugins::chain::PluginGroupPolicy;
+use crate::plugins::hooks::SharedHooks;
 use crate::plugins::kv::{MemoryKv, PluginKv, RedisKv};
 use crate::plugins::{ClusterWiring, Plugins, Wiring};
 use crate::presence::{MemoryPresence, Presence};
@@ -114,19 +115,16 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
     );
     let cipher = Arc::new(FieldCipher::load(&config.security, &secrets)?);
     let mailer = Arc::new(Mailer::new(&config.email, &mail::mail_dir(data_dir))?);
-    let uploads = Uploads::open(data_dir, &config.uploads, stores.uploads.clone())?;
-    // Group decisions go through the plugins' chains, which fall back to the seed's rules
-    // while no plugin takes part.
-    let plugin_policy = PluginGroupPolicy::default();
-    let policy: Arc<dyn GroupPolicy> = if config.plugins.enabled {
-        Arc::new(plugin_policy.clone())
-    } else {
-        Arc::new(SeedPolicy)
-    };
+    // Every chain plugins take part in is one snapshot that the registry swaps whole; the
+    // chat service, the group policy and the upload service read it. With plugins off it
+    // stays empty, which is the seed's behaviour everywhere.
+    let hooks = SharedHooks::default();
+    let uploads =
+        Uploads::open(data_dir, &config.uploads, stores.uploads.clone())?.with_hooks(hooks.clone());
     let groups = GroupService::new(
         stores.groups.clone(),
         stores.messages.clone(),
-        policy,
+        Arc::new(PluginGroupPolicy::new(hooks.clone())),
         GroupLimits {
             default_size: config.groups.default_size,
             max_size: config.groups.max_size,
@@ -147,7 +145,8 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
             queue: config.chat.writer_queue,
             store_timeout: Duration::from_secs(config.database.query_timeout_secs),
         },
-    );
+    )
+    .with_hooks(hooks.clone());
     // Memberships and users the message path remembers stay true on every node.
     groups.facts().watch(&bus);
     let hub = Hub::start(
@@ -179,8 +178,7 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
         &config.plugins,
         data_dir,
         Wiring {
-            chat: chat.clone(),
-            policy: plugin_policy,
+            hooks,
             kv,
             max_chars: config.chat.max_message_chars,
             node: config

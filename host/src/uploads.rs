@@ -5,9 +5,13 @@
 //! only a known-safe extension. Nothing the client sent is ever used as a path: the name a
 //! client asks for later is checked against the exact shape this module generates.
 //!
-//! Files from `POST /user/upload` count against the uploader's quotas (bytes per UTC day and
-//! in total), reserved in the store just before the file is placed and given back if placing
-//! fails, so only stored files count. An avatar replaced by a new one is deleted.
+//! [`Uploads::upload`] is the whole of `POST /user/upload`: the size cap, then the upload
+//! chain of the current hooks snapshot (plugins may refuse the file or choose its
+//! extension), then the quotas, then placing it. Files from `POST /user/upload` count
+//! against the uploader's quotas (bytes per UTC day and in total), reserved in the store
+//! just before the file is placed and given back if placing fails, so only stored files
+//! count. An avatar passes the upload chain too ([`Uploads::screen_avatar`]); one replaced
+//! by a new one is deleted.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +21,8 @@ use rand::RngCore;
 
 use crate::config::UploadConfig;
 use crate::error::{Error, Result};
+use crate::plugins::chain::{UploadDecision, UploadInfo};
+use crate::plugins::hooks::SharedHooks;
 use crate::store::UploadStore;
 use crate::users::{now_millis, UserId};
 
@@ -67,6 +73,21 @@ impl Bucket {
     }
 }
 
+/// A stored file, opened to be served.
+#[derive(Debug)]
+pub struct ServedFile {
+    /// The open file.
+    pub file: tokio::fs::File,
+    /// Its length in bytes.
+    pub len: u64,
+    /// The content type its extension names (text with `charset=utf-8`); never sniffed
+    /// from its content.
+    pub content_type: String,
+    /// Whether a browser may show it in place (images, audio, video, PDF) rather than
+    /// download it.
+    pub inline: bool,
+}
+
 /// Extensions kept as they are; anything else is stored as `.bin`, so an uploaded page or
 /// script can never be served as one.
 const SAFE_EXTENSIONS: &[&str] = &[
@@ -89,7 +110,8 @@ pub fn utc_day(now_ms: i64) -> i64 {
     now_ms.div_euclid(86_400_000)
 }
 
-/// The upload folders of one data directory.
+/// The upload service: the upload folders of one data directory, the quotas, and the
+/// hooks snapshot whose upload chain decides about each file.
 #[derive(Clone)]
 pub struct Uploads {
     root: PathBuf,
@@ -101,6 +123,8 @@ pub struct Uploads {
     ledger: Arc<dyn UploadStore>,
     /// Most pixels an image may declare (`uploads.max_image_pixels`).
     max_image_pixels: u64,
+    /// Where the upload chain comes from.
+    hooks: SharedHooks,
 }
 
 impl std::fmt::Debug for Uploads {
@@ -151,7 +175,15 @@ impl Uploads {
             },
             ledger,
             max_image_pixels: config.max_image_pixels,
+            hooks: SharedHooks::default(),
         })
+    }
+
+    /// The service asking the upload chain of `hooks`, the snapshot the plugins swap
+    /// (until then, an empty one: every file is accepted as it is).
+    pub fn with_hooks(mut self, hooks: SharedHooks) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     /// Where received files wait.
@@ -159,9 +191,45 @@ impl Uploads {
         self.root.join("tmp")
     }
 
+    /// Takes a file from `POST /user/upload` by `user` and returns its URL. The host's
+    /// size cap applies first; then the upload chain decides (reject, or choose the
+    /// extension the file is stored and served with); then the caller's quotas
+    /// ([`Error::QuotaExceeded`]). The stored name stays the host's random one whatever a
+    /// plugin answers.
+    pub async fn upload(&self, user: UserId, file: ReceivedFile) -> Result<String> {
+        self.check_upload_size(&file)?;
+        // Taken once: the upload runs through one version of the chain from start to end.
+        let hooks = self.hooks.load();
+        let decision = hooks
+            .check_upload(&UploadInfo::of(&file, user), &file.head)
+            .await;
+        let extension = match decision {
+            UploadDecision::Reject(reason) => return Err(Error::UploadRejected(reason)),
+            UploadDecision::Accept { name, content_type } => name
+                .as_deref()
+                .map(safe_extension)
+                .or_else(|| content_type.as_deref().and_then(extension_for_type)),
+        };
+        self.place_upload(user, file, extension).await
+    }
+
+    /// Runs an avatar by `user` past the upload chain, which may refuse it
+    /// ([`Error::UploadRejected`]). Its stored type is always the image type the host reads
+    /// from its first bytes, whatever a plugin answers.
+    pub async fn screen_avatar(&self, user: UserId, file: &ReceivedFile) -> Result<()> {
+        let hooks = self.hooks.load();
+        match hooks
+            .check_upload(&UploadInfo::of(file, user), &file.head)
+            .await
+        {
+            UploadDecision::Reject(reason) => Err(Error::UploadRejected(reason)),
+            UploadDecision::Accept { .. } => Ok(()),
+        }
+    }
+
     /// Refuses a file from `POST /user/upload` that is over the cap, or an image that
     /// declares more pixels than allowed.
-    pub fn check_upload_size(&self, file: &ReceivedFile) -> Result<()> {
+    fn check_upload_size(&self, file: &ReceivedFile) -> Result<()> {
         if file.size > self.max_bytes {
             return Err(Error::UploadTooLarge {
                 limit: self.max_bytes,
@@ -170,17 +238,16 @@ impl Uploads {
         crate::images::check_pixels(file, self.max_image_pixels)
     }
 
-    /// Places a file from `POST /user/upload` by `user` and returns its URL, if it fits
-    /// in their quotas ([`Error::QuotaExceeded`] otherwise). It keeps `extension` (chosen by
-    /// the upload plugins, already allowlisted) or else the safe extension of the client's
-    /// file name.
-    pub async fn place_upload(
+    /// Places a file from `POST /user/upload` by `user` (already within the cap) and
+    /// returns its URL, if it fits in their quotas. It keeps `extension` (chosen by the
+    /// upload chain, already allowlisted) or else the safe extension of the client's file
+    /// name.
+    async fn place_upload(
         &self,
         user: UserId,
         file: ReceivedFile,
         extension: Option<&'static str>,
     ) -> Result<String> {
-        self.check_upload_size(&file)?;
         if file.size == 0 {
             return Err(Error::invalid("the file is empty"));
         }
@@ -268,6 +335,36 @@ impl Uploads {
         Ok(format!("/upload/{}/{name}", bucket.dir_name()))
     }
 
+    /// Opens the file served at `/upload/<segment>/<name>`; [`Error::NotFound`] unless
+    /// the bucket exists, the name has the shape this module generates and the file is
+    /// there.
+    pub async fn open_served(&self, segment: &str, name: &str) -> Result<ServedFile> {
+        let not_found = || Error::NotFound("no such file");
+        let bucket = Bucket::from_segment(segment).ok_or_else(not_found)?;
+        let path = self.resolve(bucket, name).ok_or_else(not_found)?;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|_| not_found())?;
+        let len = file
+            .metadata()
+            .await
+            .map_err(|e| Error::Internal(anyhow::Error::new(e).context("reading file metadata")))?
+            .len();
+        let mime = mime_guess::from_path(&path).first_or_octet_stream();
+        let inline = matches!(mime.type_().as_str(), "image" | "audio" | "video")
+            || mime.essence_str() == "application/pdf";
+        let content_type = match mime.type_().as_str() {
+            "text" => format!("{}; charset=utf-8", mime.essence_str()),
+            _ => mime.essence_str().to_owned(),
+        };
+        Ok(ServedFile {
+            file,
+            len,
+            content_type,
+            inline,
+        })
+    }
+
     /// The file behind a served name, if the name has the shape this module generates and
     /// the file exists.
     pub fn resolve(&self, bucket: Bucket, name: &str) -> Option<PathBuf> {
@@ -326,7 +423,7 @@ mod tests {
     use super::*;
     use async_trait::async_trait;
 
-    /// Counts nothing: these tests do not upload.
+    /// Counts nothing: these tests are not about quotas.
     struct NoLedger;
 
     #[async_trait]
@@ -389,5 +486,54 @@ mod tests {
         assert_eq!(image_extension(b"\x89PNG\r\n\x1a\nrest"), Some("png"));
         assert_eq!(image_extension(b"RIFF\0\0\0\0WEBPVP8 "), Some("webp"));
         assert_eq!(image_extension(b"MZ\x90\0"), None);
+    }
+
+    /// A file received into `uploads`' temp folder.
+    fn received(uploads: &Uploads, name: &str, content: &[u8]) -> ReceivedFile {
+        let temp = tempfile::NamedTempFile::new_in(uploads.temp_dir())
+            .expect("temp file")
+            .into_temp_path();
+        std::fs::write(&temp, content).expect("write");
+        ReceivedFile {
+            temp,
+            client_name: Some(name.to_owned()),
+            client_type: None,
+            size: content.len() as u64,
+            head: content[..content.len().min(HEAD_BYTES)].to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upload_is_capped_then_placed_under_a_fresh_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = UploadConfig {
+            max_bytes: 10,
+            ..UploadConfig::default()
+        };
+        // An empty hooks snapshot: no plugin decides, as with plugins turned off.
+        let uploads = Uploads::open(dir.path(), &config, Arc::new(NoLedger))
+            .expect("open")
+            .with_hooks(SharedHooks::default());
+        let big = received(&uploads, "big.txt", b"more than ten bytes");
+        assert!(matches!(
+            uploads.upload(1, big).await,
+            Err(Error::UploadTooLarge { limit: 10 })
+        ));
+        let url = uploads
+            .upload(1, received(&uploads, "../Notes.TXT", b"hello"))
+            .await
+            .expect("placed");
+        let name = url
+            .strip_prefix("/upload/data/")
+            .expect("in the data bucket");
+        assert!(name.ends_with(".txt"), "{name}");
+        let served = uploads.open_served("data", name).await.expect("served");
+        assert_eq!(served.len, 5);
+        assert_eq!(served.content_type, "text/plain; charset=utf-8");
+        assert!(!served.inline);
+        assert!(matches!(
+            uploads.open_served("personal", name).await,
+            Err(Error::NotFound(_))
+        ));
     }
 }

@@ -11,8 +11,7 @@ use crate::api::envelope::ok;
 use crate::api::params::{AvatarForm, Params};
 use crate::api::throttle::{ClientAddr, Throttles};
 use crate::error::{Error, Result};
-use crate::plugins::chain::{UploadDecision, UploadInfo};
-use crate::plugins::Plugins;
+use crate::uploads::Uploads;
 use crate::users::{Caller, ProfileUpdate, UserService};
 
 /// `GET|POST /user/register`
@@ -114,7 +113,7 @@ pub(super) async fn email_check(
 /// the image type the host reads from its first bytes.
 pub(super) async fn update(
     State(users): State<UserService>,
-    State(plugins): State<Plugins>,
+    State(uploads): State<Uploads>,
     caller: Caller,
     AvatarForm(mut params): AvatarForm,
 ) -> Result<Response> {
@@ -125,10 +124,7 @@ pub(super) async fn update(
         avatar: params.take_file("avatar"),
     };
     if let Some(avatar) = &update.avatar {
-        let info = UploadInfo::of(avatar, caller.id);
-        if let UploadDecision::Reject(reason) = plugins.check_upload(&info, &avatar.head).await {
-            return Err(Error::UploadRejected(reason));
-        }
+        uploads.screen_avatar(caller.id, avatar).await?;
     }
     Ok(ok(users.update(caller, update).await?))
 }

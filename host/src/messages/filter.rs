@@ -1,5 +1,6 @@
 //! The message-filter seam: every message passes a chain of filters between being received
-//! and being stored. Plugins will back the chain; until then it is empty.
+//! and being stored. The plugins' filters make up the chain, which the hooks snapshot
+//! (`plugins::hooks`) holds beside the other chains; with no plugins it is empty.
 
 use std::sync::Arc;
 

@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use crate::bus::{Bus, SocketRef};
 use crate::error::{Error, Result};
@@ -18,6 +18,7 @@ use crate::groups::{GroupId, GroupService};
 use crate::messages::filter::Draft;
 use crate::messages::writer::{BatchLimits, Writer};
 use crate::messages::{Conversation, FilterChain, Message, NewMessage};
+use crate::plugins::hooks::SharedHooks;
 use crate::presence::Presence;
 use crate::store::{MessageStore, UserStore};
 use crate::users::{now_millis, UserId};
@@ -67,7 +68,8 @@ pub struct ChatService {
     facts: Arc<Facts>,
     presence: Arc<dyn Presence>,
     bus: Arc<dyn Bus>,
-    filters: Arc<RwLock<Arc<FilterChain>>>,
+    /// The hooks snapshot, whose filter chain every message passes.
+    hooks: SharedHooks,
     max_chars: usize,
     /// How long a history or unread query may take.
     store_timeout: std::time::Duration,
@@ -80,7 +82,8 @@ impl std::fmt::Debug for ChatService {
 }
 
 impl ChatService {
-    /// Builds the service with an empty filter chain, and starts the store's writer.
+    /// Builds the service with a hooks snapshot of its own, empty until set (see
+    /// [`ChatService::with_hooks`]), and starts the store's writer.
     pub fn new(
         store: Arc<dyn MessageStore>,
         users: Arc<dyn UserStore>,
@@ -101,27 +104,22 @@ impl ChatService {
             facts,
             presence,
             bus,
-            filters: Arc::new(RwLock::new(Arc::new(FilterChain::default()))),
+            hooks: SharedHooks::default(),
             max_chars,
             store_timeout,
         }
     }
 
-    /// Replaces the filter chain; messages already being filtered finish with the old one.
-    pub fn set_filters(&self, chain: FilterChain) {
-        let mut slot = self
-            .filters
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *slot = Arc::new(chain);
+    /// The service reading its filters from `hooks`, the snapshot the plugins swap.
+    pub fn with_hooks(mut self, hooks: SharedHooks) -> Self {
+        self.hooks = hooks;
+        self
     }
 
-    /// The chain a new message runs through: one version from start to end.
-    fn chain(&self) -> Arc<FilterChain> {
-        self.filters
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+    /// Replaces the filter chain of the hooks; messages already being filtered finish
+    /// with the old one.
+    pub fn set_filters(&self, chain: FilterChain) {
+        self.hooks.set_filters(chain);
     }
 
     /// The presence backend (for the online list of sockets).
@@ -373,14 +371,16 @@ impl ChatService {
         content: &str,
         sent_at: i64,
     ) -> std::result::Result<String, SendError> {
-        let chain = self.chain();
+        // Taken once: the message runs through one version of the chain from start to end.
+        let hooks = self.hooks.load();
         let draft = Draft {
             sender,
             conversation,
             content: content.to_owned(),
             sent_at,
         };
-        let content = chain
+        let content = hooks
+            .filters()
             .run(draft)
             .await
             .map_err(|(code, reason)| SendError::Rejected { code, reason })?;

@@ -1,13 +1,15 @@
 //! Plugins in a chain: one plugin version taking part in a hook, with its failure policy,
 //! counters and quarantine; and the adapters that plug chains into the host's seams
-//! (the message filter chain, the group policy and the upload check).
+//! (a message filter, the group policy and the upload check). The chains themselves are
+//! held by the hooks snapshot (`hooks.rs`).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
+use super::hooks::SharedHooks;
 use super::manifest::{Failure, Hook};
 use super::runtime::{wit, CallError, Loaded, Request, Response};
 use super::stats::{Counters, VerdictLog, VerdictRecord};
@@ -266,22 +268,15 @@ impl MessageFilter for FilterRunner {
     }
 }
 
-/// The chains of the group hooks, as the host's [`GroupPolicy`]. The size limit is
-/// checked first (the store enforces it atomically anyway); then every `on-join` plugin
-/// must allow. For a hand-off the first plugin with a valid answer decides; without one,
-/// the seed's rule does.
-#[derive(Clone, Default)]
+/// The group hooks, as the host's [`GroupPolicy`]: it reads the `on-join` and
+/// `on-owner-leave` chains from the current [`Hooks`](super::hooks::Hooks), once per
+/// decision. The size limit is checked first (the store enforces it atomically anyway);
+/// then every `on-join` plugin must allow. For a hand-off the first plugin with a valid
+/// answer decides; without one, the seed's rule does. With no plugins, this is exactly
+/// [`SeedPolicy`].
+#[derive(Clone)]
 pub struct PluginGroupPolicy {
-    chains: Arc<RwLock<Arc<GroupChains>>>,
-}
-
-/// The runners of the group hooks, in order.
-#[derive(Debug, Default)]
-pub struct GroupChains {
-    /// `on-join`.
-    pub join: Vec<Arc<Runner>>,
-    /// `on-owner-leave`.
-    pub owner_leave: Vec<Arc<Runner>>,
+    hooks: SharedHooks,
 }
 
 impl std::fmt::Debug for PluginGroupPolicy {
@@ -291,16 +286,9 @@ impl std::fmt::Debug for PluginGroupPolicy {
 }
 
 impl PluginGroupPolicy {
-    /// Swaps in new chains; decisions under way finish with the old ones.
-    pub fn set(&self, chains: GroupChains) {
-        *self.chains.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(chains);
-    }
-
-    fn current(&self) -> Arc<GroupChains> {
-        self.chains
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// The policy of the chains in `hooks`.
+    pub fn new(hooks: SharedHooks) -> Self {
+        Self { hooks }
     }
 }
 
@@ -323,7 +311,8 @@ impl GroupPolicy for PluginGroupPolicy {
         let hook = Hook::OnJoin;
         let user = user.max(0) as u64;
         let count = u32::try_from(member_count.max(0)).unwrap_or(u32::MAX);
-        for runner in &self.current().join {
+        let hooks = self.hooks.load();
+        for runner in hooks.join() {
             let request = Request::Join(wit_group(group), user, count);
             match runner.ask(hook, request, user, &group.name).await {
                 Outcome::Answer(Response::Join(wit::JoinDecision::Allow)) => runner.healthy(),
@@ -361,7 +350,8 @@ impl GroupPolicy for PluginGroupPolicy {
                 joined_at: m.joined_at,
             })
             .collect();
-        for runner in &self.current().owner_leave {
+        let hooks = self.hooks.load();
+        for runner in hooks.owner_leave() {
             let request = Request::OwnerLeave(wit_group(group), leaving, members.clone());
             match runner.ask(hook, request, leaving, &group.name).await {
                 Outcome::Answer(Response::Handoff(wit::Handoff::NewOwner(id))) => {
@@ -435,7 +425,11 @@ pub enum UploadDecision {
 }
 
 /// Runs the upload chain: accepts compose (later names win), the first reject wins.
-pub async fn check_upload(chain: &[Arc<Runner>], info: &UploadInfo, head: &[u8]) -> UploadDecision {
+pub(super) async fn check_upload(
+    chain: &[Arc<Runner>],
+    info: &UploadInfo,
+    head: &[u8],
+) -> UploadDecision {
     let hook = Hook::OnUpload;
     let uploader = info.uploader.max(0) as u64;
     let subject = info.name.clone().unwrap_or_default();

@@ -15,11 +15,13 @@
 //! Either way a new or changed plugin is compiled and checked first (`hooks` must cover
 //! the manifest's, `check-config` must accept the configuration) and only then swapped in
 //! (`registry.rs`); a broken one leaves the old version running and shows the error. Each
-//! swap builds whole new chains and replaces them in one step, so a message sees one chain
-//! version from start to end. A configuration change is applied without recompiling.
+//! swap builds every chain anew into one [`hooks::Hooks`] snapshot and replaces it in one
+//! step, so a message, join or upload sees one version from start to end. A configuration
+//! change is applied without recompiling.
 
 pub mod chain;
 mod cluster;
+pub mod hooks;
 pub mod kv;
 mod local;
 pub mod manifest;
@@ -40,8 +42,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::mpsc;
 
-use self::chain::{PluginGroupPolicy, UploadDecision, UploadInfo};
 use self::cluster::{Draft, Link};
+use self::hooks::SharedHooks;
 use self::kv::PluginKv;
 use self::manifest::Manifest;
 use self::registry::{check_config, Registry, Wasm};
@@ -51,7 +53,6 @@ use self::storage::folder;
 use crate::bus::Bus;
 use crate::config::PluginsConfig;
 use crate::error::Error;
-use crate::messages::ChatService;
 
 pub use self::runtime::Inspection;
 pub use self::storage::PluginStore;
@@ -136,10 +137,9 @@ impl std::fmt::Debug for Plugins {
 
 /// What the registry needs from the rest of the server.
 pub struct Wiring {
-    /// Where message filters go.
-    pub chat: ChatService,
-    /// Where group hooks go.
-    pub policy: PluginGroupPolicy,
+    /// Where every chain goes: the one snapshot the chat service, the group policy and
+    /// the upload service read.
+    pub hooks: SharedHooks,
     /// The plugins' store.
     pub kv: Arc<dyn PluginKv>,
     /// The message cap, which rewrites must respect.
@@ -203,11 +203,9 @@ impl Plugins {
             settings: settings.clone(),
             dir,
             kv: wiring.kv,
-            chat: wiring.chat,
-            policy: wiring.policy,
+            hooks: wiring.hooks,
             max_chars: wiring.max_chars,
             entries: RwLock::new(BTreeMap::new()),
-            uploads: RwLock::new(Arc::new(Vec::new())),
             verdicts: Arc::new(VerdictLog::for_node(VERDICT_LOG, &wiring.node, forward)),
             changes: tokio::sync::Mutex::new(()),
             watcher: std::sync::Mutex::new(None),
@@ -494,23 +492,6 @@ impl Plugins {
             registry.rebuild_chains();
         }
         self.answer(name).await
-    }
-
-    /// Runs the upload chain.
-    pub async fn check_upload(&self, info: &UploadInfo, head: &[u8]) -> UploadDecision {
-        let Some(inner) = &self.inner else {
-            return UploadDecision::Accept {
-                name: None,
-                content_type: None,
-            };
-        };
-        let chain = inner
-            .registry
-            .uploads
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        chain::check_upload(&chain, info, head).await
     }
 }
 

@@ -13,9 +13,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use super::chain::{
-    FilterLimits, FilterRunner, GroupChains, Health, PluginGroupPolicy, Quarantine, Runner,
-};
+use super::chain::{FilterLimits, FilterRunner, Health, Quarantine, Runner};
+use super::hooks::{Hooks, SharedHooks};
 use super::kv::PluginKv;
 use super::manifest::{Hook, Manifest};
 use super::runtime::{Loaded, PluginShared, Request, Response, Runtime};
@@ -25,7 +24,6 @@ use super::view::{LimitsView, PluginState, PluginView};
 use super::PluginError;
 use crate::config::PluginsConfig;
 use crate::messages::filter::{FilterChain, MessageFilter};
-use crate::messages::ChatService;
 
 /// One plugin as this node holds it.
 pub(super) struct Entry {
@@ -123,11 +121,10 @@ pub(super) struct Registry {
     pub(super) settings: PluginsConfig,
     pub(super) dir: PathBuf,
     pub(super) kv: Arc<dyn PluginKv>,
-    pub(super) chat: ChatService,
-    pub(super) policy: PluginGroupPolicy,
+    /// Where the chains go: the snapshot every service reads.
+    pub(super) hooks: SharedHooks,
     pub(super) max_chars: usize,
     pub(super) entries: RwLock<BTreeMap<String, Entry>>,
-    pub(super) uploads: RwLock<Arc<Vec<Arc<Runner>>>>,
     pub(super) verdicts: Arc<VerdictLog>,
     /// Held by whoever changes plugins, so changes apply one at a time.
     pub(super) changes: tokio::sync::Mutex<()>,
@@ -321,7 +318,8 @@ impl Registry {
         self.write_entries().remove(name).is_some()
     }
 
-    /// Builds every chain from the running, enabled plugins and swaps them in.
+    /// Builds every chain from the running, enabled plugins into one new snapshot and
+    /// swaps it in, so no message, join or upload sees chains of two versions.
     pub(super) fn rebuild_chains(&self) {
         let quarantine = Quarantine {
             after: self.settings.quarantine_after.max(1),
@@ -360,12 +358,12 @@ impl Registry {
             .into_iter()
             .map(|runner| Arc::new(FilterRunner { runner, limits }) as Arc<dyn MessageFilter>)
             .collect();
-        self.chat.set_filters(FilterChain::new(filters));
-        self.policy.set(GroupChains {
-            join: of(Hook::OnJoin),
-            owner_leave: of(Hook::OnOwnerLeave),
-        });
-        *self.uploads.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(of(Hook::OnUpload));
+        self.hooks.swap(Hooks::new(
+            FilterChain::new(filters),
+            of(Hook::OnJoin),
+            of(Hook::OnOwnerLeave),
+            of(Hook::OnUpload),
+        ));
     }
 
     /// The plugin as this node holds it; `revision` is the newest this node knows of.
