@@ -91,9 +91,9 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Largest number of pooled connections (MySQL, and SQLite readers).
     pub max_connections: u32,
-    /// Seconds a message batch's commit, or a history or unread query, may take before
-    /// its senders or reader get an error frame (40001) instead of waiting on a stalled
-    /// database.
+    /// Seconds a message may wait, from its arrival, until it is stored, or a history or
+    /// unread query may take, before its sender or reader gets an error frame (40001)
+    /// instead of waiting on a stalled database.
     pub query_timeout_secs: u64,
     /// SQLite only: acknowledge a message once it is appended to the message log
     /// (`<data_dir>/message-log`) and synced, and write it into SQLite behind, in large

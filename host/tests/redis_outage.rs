@@ -3,52 +3,14 @@
 //! back, delivery between the nodes resumes without a restart, and a node that may have
 //! missed events says so (1013) so its clients read history — nothing is missed silently.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 mod common;
 
-use common::{call, closed, free_port, recv, send, socket, start, ClusterDb, Node, Socket};
-
-/// A `redis-server` of this test's own, without persistence; killed when dropped.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start(port: u16) -> Self {
-        let mut child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child, port };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("redis-server did not start on {port}");
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+use common::{call, closed, free_port, recv, send, socket, start, ClusterDb, Node, Redis, Socket};
 
 async fn login(client: &reqwest::Client, node: &Node, name: &str) -> (String, i64) {
     let password = json!({"username": name, "password": "password123"});

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::bus::{Bus, Event, SocketRef};
 use crate::error::{Error, Result};
@@ -26,8 +27,9 @@ pub struct BatchLimits {
     pub max_bytes: usize,
     /// Messages waiting for the writer; past it a sender waits (backpressure).
     pub queue: usize,
-    /// How long one store call (a batch's commit, a history query) may take; a batch
-    /// that takes longer is answered with [`Error::NotStored`].
+    /// How long one store call (a history query) may take, and how long a message may
+    /// wait, from being handed in, for its batch to be stored; past it the message is
+    /// answered with [`Error::NotStored`].
     pub store_timeout: Duration,
 }
 
@@ -47,6 +49,8 @@ struct Job {
     message: NewMessage,
     origin: Option<SocketRef>,
     reply: oneshot::Sender<Result<Appended>>,
+    /// When it was handed in: its sender is answered within the store timeout of this.
+    queued: Instant,
 }
 
 /// The handle of a writer task; cheap to clone.
@@ -87,6 +91,7 @@ impl Writer {
                 message,
                 origin,
                 reply,
+                queued: Instant::now(),
             })
             .await
             .map_err(|_| Error::NotStored("the server is stopping: send it again"))?;
@@ -105,6 +110,11 @@ async fn run(
 ) {
     let mut published = Published::default();
     while let Some(first) = rx.recv().await {
+        // The batch's oldest message sets its deadline. Counting from the start of the
+        // commit instead would let a message that arrived while the previous batch hung on
+        // a stalled database wait for that batch's timeout and then for its own: twice the
+        // timeout before its sender hears anything.
+        let deadline = first.queued + limits.store_timeout;
         let mut batch = Vec::with_capacity(limits.max_messages.min(64));
         let mut waiting: Waiting = Vec::with_capacity(batch.capacity());
         let mut bytes = 0;
@@ -118,7 +128,7 @@ async fn run(
                 next = rx.try_recv().ok();
             }
         }
-        let limits = (store.as_ref(), bus.as_ref(), limits.store_timeout);
+        let limits = (store.as_ref(), bus.as_ref(), deadline);
         commit(batch, waiting, limits, &mut published).await;
     }
 }
@@ -154,18 +164,26 @@ impl Published {
 async fn commit(
     batch: Vec<NewMessage>,
     waiting: Waiting,
-    (store, bus, timeout): (&dyn MessageStore, &dyn Bus, Duration),
+    (store, bus, deadline): (&dyn MessageStore, &dyn Bus, Instant),
     published: &mut Published,
 ) {
     let count = batch.len();
     let started = std::time::Instant::now();
-    // A stalled database link must not hold every sender: past the timeout the batch is
+    // A stalled database link must not hold every sender: past the deadline the batch is
     // refused out loud. Its transaction may still commit later; a resend with the same
-    // client_id then finds the stored message (and publishes it, see `to_publish`).
-    let Ok(stored) = tokio::time::timeout(timeout, store.append_batch(batch)).await else {
+    // client_id then finds the stored message (and publishes it, see `to_publish`). A batch
+    // whose deadline passed while it waited is refused without asking the store at all.
+    let in_time = if Instant::now() < deadline {
+        tokio::time::timeout_at(deadline, store.append_batch(batch))
+            .await
+            .ok()
+    } else {
+        None
+    };
+    let Some(stored) = in_time else {
         tracing::error!(
             messages = count,
-            ?timeout,
+            storing = ?started.elapsed(),
             "storing a batch timed out; each of its messages is refused"
         );
         refuse(

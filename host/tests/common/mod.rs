@@ -138,6 +138,52 @@ pub(crate) async fn closed(ws: &mut Socket) -> Option<u16> {
     }
 }
 
+/// A `redis-server` of one test's own, without persistence; killed when dropped.
+pub(crate) struct Redis {
+    child: Child,
+    /// The port it listens on, which a restart reuses.
+    pub(crate) port: u16,
+}
+
+impl Redis {
+    /// Starts `redis-server` on `port` and waits until it takes connections (5 s at most).
+    pub(crate) fn start(port: u16) -> Self {
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { child, port };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("redis-server did not start on {port}");
+    }
+
+    /// The URL nodes connect to.
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it with SIGKILL: whatever it held is gone.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// A free TCP port on loopback.
 pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
