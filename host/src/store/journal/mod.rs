@@ -334,78 +334,15 @@ impl MessageStore for LoggedMessages {
             return Ok(Vec::new());
         }
         self.room().await;
-        let shared = &self.shared;
-        let mut tail = shared.tail.lock().await;
-        let slots = shared.sort(&batch).await?;
-        let fresh = slots.iter().filter(|s| matches!(s, Slot::Fresh)).count();
-        if fresh > 0 && tail.len >= shared.limits.segment_bytes {
-            let first = tail.next_id;
-            shared
-                .rotate(&mut tail, first)
-                .await
-                .map_err(|err| Error::Internal(err.context("starting a message log segment")))?;
-        }
-
-        let mut next_id = tail.next_id;
-        let mut records = Vec::with_capacity(fresh * 160);
-        let mut appended: Vec<Appended> = Vec::with_capacity(batch.len());
-        let mut new_messages = Vec::with_capacity(fresh);
-        for (message, slot) in batch.into_iter().zip(slots) {
-            let done = match slot {
-                Slot::Stored(old) => Appended {
-                    message: old,
-                    duplicate: true,
-                },
-                Slot::SameAs(earlier) => Appended {
-                    message: appended[earlier].message.clone(),
-                    duplicate: true,
-                },
-                Slot::Fresh => {
-                    let message = message.stored_as(next_id);
-                    next_id += 1;
-                    segment::encode(&message, &mut records).map_err(Error::Internal)?;
-                    new_messages.push(message.clone());
-                    Appended {
-                        message,
-                        duplicate: false,
-                    }
-                }
-            };
-            appended.push(done);
-        }
-        if new_messages.is_empty() {
-            return Ok(appended);
-        }
-
-        let (file, len, allocated) = (tail.file.clone(), tail.len, tail.allocated);
-        let written = records.len() as u64;
-        tail.allocated = spawn_io(move || {
-            segment::append(&file, len, allocated, &records).context("appending to the message log")
-        })
-        .await
-        .map_err(Error::Internal)?;
-        tail.len += written;
-        tail.next_id = next_id;
-        let newest = next_id - 1;
-        let full = {
-            let mut pending = shared.pending();
-            for message in new_messages {
-                pending.bytes += message.content.len();
-                if let Some(client_id) = message.client_id.clone() {
-                    pending
-                        .by_client
-                        .insert((message.sender, client_id), message.clone());
-                }
-                pending.messages.push_back(message);
-            }
-            pending.messages.len() >= shared.limits.apply_batch
-        };
-        shared.logged.store(newest, Ordering::Release);
-        self.wake.notify_one();
-        if full {
-            self.urgent.notify_one();
-        }
-        Ok(appended)
+        // The append runs as a task of its own: a caller that gives up (the writer's
+        // deadline) must not stop it between writing the records and taking note of them,
+        // which would leave ids given twice, or a segment half rotated.
+        let (shared, wake, urgent) = (self.shared.clone(), self.wake.clone(), self.urgent.clone());
+        tokio::spawn(async move { append_now(&shared, batch, &wake, &urgent).await })
+            .await
+            .map_err(|err| {
+                Error::Internal(anyhow::anyhow!("appending to the message log: {err}"))
+            })?
     }
 
     async fn after(
@@ -460,6 +397,87 @@ impl MessageStore for LoggedMessages {
         self.caught_up().await?;
         self.shared.sql.purge_before(cutoff_ms).await
     }
+}
+
+/// Appends a batch: gives the new messages their ids, writes and syncs their records, and
+/// queues them for SQLite. One at a time (the tail's lock).
+async fn append_now(
+    shared: &Shared,
+    batch: Vec<NewMessage>,
+    wake: &Notify,
+    urgent: &Notify,
+) -> Result<Vec<Appended>> {
+    let mut tail = shared.tail.lock().await;
+    let slots = shared.sort(&batch).await?;
+    let fresh = slots.iter().filter(|s| matches!(s, Slot::Fresh)).count();
+    if fresh > 0 && tail.len >= shared.limits.segment_bytes {
+        let first = tail.next_id;
+        shared
+            .rotate(&mut tail, first)
+            .await
+            .map_err(|err| Error::Internal(err.context("starting a message log segment")))?;
+    }
+
+    let mut next_id = tail.next_id;
+    let mut records = Vec::with_capacity(fresh * 160);
+    let mut appended: Vec<Appended> = Vec::with_capacity(batch.len());
+    let mut new_messages = Vec::with_capacity(fresh);
+    for (message, slot) in batch.into_iter().zip(slots) {
+        let done = match slot {
+            Slot::Stored(old) => Appended {
+                message: old,
+                duplicate: true,
+            },
+            Slot::SameAs(earlier) => Appended {
+                message: appended[earlier].message.clone(),
+                duplicate: true,
+            },
+            Slot::Fresh => {
+                let message = message.stored_as(next_id);
+                next_id += 1;
+                segment::encode(&message, &mut records).map_err(Error::Internal)?;
+                new_messages.push(message.clone());
+                Appended {
+                    message,
+                    duplicate: false,
+                }
+            }
+        };
+        appended.push(done);
+    }
+    if new_messages.is_empty() {
+        return Ok(appended);
+    }
+
+    let (file, len, allocated) = (tail.file.clone(), tail.len, tail.allocated);
+    let written = records.len() as u64;
+    tail.allocated = spawn_io(move || {
+        segment::append(&file, len, allocated, &records).context("appending to the message log")
+    })
+    .await
+    .map_err(Error::Internal)?;
+    tail.len += written;
+    tail.next_id = next_id;
+    let newest = next_id - 1;
+    let full = {
+        let mut pending = shared.pending();
+        for message in new_messages {
+            pending.bytes += message.content.len();
+            if let Some(client_id) = message.client_id.clone() {
+                pending
+                    .by_client
+                    .insert((message.sender, client_id), message.clone());
+            }
+            pending.messages.push_back(message);
+        }
+        pending.messages.len() >= shared.limits.apply_batch
+    };
+    shared.logged.store(newest, Ordering::Release);
+    wake.notify_one();
+    if full {
+        urgent.notify_one();
+    }
+    Ok(appended)
 }
 
 /// Writes the queue to SQLite, oldest first, as long as the store is open.

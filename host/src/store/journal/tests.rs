@@ -299,3 +299,57 @@ async fn several_segments_not_yet_in_sqlite_are_replayed_in_order() {
     let next = log.append(draft(1, "after", None)).await.expect("append");
     assert_eq!(next.message.id, 41);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_given_up_by_their_caller_still_leave_one_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_dir = dir.path().join("log");
+    let sql = sql(dir.path()).await;
+    let limits = LogLimits {
+        segment_bytes: 700,
+        ..LogLimits::default()
+    };
+    let log = LoggedMessages::open(sql.clone(), &log_dir, limits)
+        .await
+        .expect("open");
+    // Every other append is abandoned after a different short while (so at different
+    // points: looking up client ids, writing, syncing, rotating), as the writer abandons a
+    // batch past its deadline; some are stored anyway, none may disturb the others.
+    let mut kept = Vec::new();
+    for i in 0..120_u64 {
+        let message = draft(1, &format!("m{i}"), Some(&format!("c{i}")));
+        if i % 2 == 0 {
+            let after = Duration::from_micros(i * 53 % 1500);
+            let _ = tokio::time::timeout(after, log.append(message)).await;
+        } else {
+            kept.push(log.append(message).await.expect("append").message.id);
+        }
+    }
+    let check = |history: Vec<Message>| {
+        let ids: Vec<i64> = history.iter().map(|m| m.id).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        for id in &kept {
+            assert!(
+                ids.contains(id),
+                "acknowledged {id} is missing from {ids:?}"
+            );
+        }
+        let mut texts: Vec<&str> = history.iter().map(|m| m.content.as_str()).collect();
+        let all = texts.len();
+        texts.sort_unstable();
+        texts.dedup();
+        assert_eq!(texts.len(), all, "a message stored twice");
+    };
+    check(
+        log.after(&Conversation::direct(1, 2), 0, 0, 1000)
+            .await
+            .expect("history"),
+    );
+    drop(log);
+    let log = reopen(&sql, &log_dir).await;
+    check(
+        log.after(&Conversation::direct(1, 2), 0, 0, 1000)
+            .await
+            .expect("history after a restart"),
+    );
+}
