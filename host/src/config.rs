@@ -80,6 +80,11 @@ pub struct ServerConfig {
     /// Most connections open at once, WebSockets included; further connections wait in the
     /// listen backlog until one closes.
     pub max_connections: usize,
+    /// Most bytes the kernel holds unsent on a connection (`TCP_NOTSENT_LOWAT`, Linux
+    /// only; 0: the kernel's default, which may be megabytes). A reader that stops reading
+    /// then fills the server's own bounded queue rather than the kernel's buffer, and the
+    /// close frame that follows (1013) reaches it as soon as it reads again.
+    pub unsent_bytes: u32,
 }
 
 /// `[database]`
@@ -591,6 +596,7 @@ impl Default for ServerConfig {
             body_timeout_secs: 20,
             body_min_bytes_per_sec: 500,
             max_connections: 10_000,
+            unsent_bytes: 128 * 1024,
         }
     }
 }
@@ -791,6 +797,9 @@ impl Config {
         }
         if !(1..=1_000_000).contains(&server.max_connections) {
             anyhow::bail!("server.max_connections must be between 1 and 1000000");
+        }
+        if server.unsent_bytes > 64 * 1024 * 1024 {
+            anyhow::bail!("server.unsent_bytes must be at most 67108864 (64 MiB)");
         }
         if self.groups.default_size < 1 || self.groups.default_size > self.groups.max_size {
             anyhow::bail!("groups.default_size must be between 1 and groups.max_size");
@@ -1280,6 +1289,7 @@ mod tests {
             ("keepalive_idle_secs", "0"),
             ("body_timeout_secs", "0"),
             ("max_connections", "0"),
+            ("unsent_bytes", "67108865"),
         ] {
             let var = format!("CONFAB_SERVER__{}", key.to_ascii_uppercase());
             let err =

@@ -61,6 +61,8 @@ pub struct ConnectionLimits {
     pub body_min_bytes_per_sec: u64,
     /// The most connections open at once.
     pub max_connections: usize,
+    /// The most bytes the kernel holds unsent per connection; 0: the kernel's default.
+    pub unsent_bytes: u32,
 }
 
 impl ConnectionLimits {
@@ -72,6 +74,7 @@ impl ConnectionLimits {
             body_timeout: Duration::from_secs(server.body_timeout_secs),
             body_min_bytes_per_sec: server.body_min_bytes_per_sec,
             max_connections: server.max_connections,
+            unsent_bytes: server.unsent_bytes,
         }
     }
 }
@@ -151,6 +154,22 @@ async fn accept_failed(err: io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
+/// Bounds the bytes the kernel holds unsent, so a reader that stops reading backs up into
+/// the server's own bounded queues, which notice it, and a close frame sent after that is
+/// next in line once the reader reads again.
+#[cfg(target_os = "linux")]
+fn bound_unsent(tcp: &TcpStream, bytes: u32) {
+    if bytes == 0 {
+        return;
+    }
+    if let Err(err) = socket2::SockRef::from(tcp).set_tcp_notsent_lowat(bytes) {
+        tracing::warn!(error = %err, "setting TCP_NOTSENT_LOWAT failed");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn bound_unsent(_tcp: &TcpStream, _bytes: u32) {}
+
 /// Serves one connection until it closes, its client misses a deadline, or a shutdown
 /// has let its last request finish.
 async fn connection(
@@ -166,6 +185,7 @@ async fn connection(
     if let Err(err) = tcp.set_nodelay(true) {
         tracing::warn!(error = %err, "setting TCP_NODELAY failed");
     }
+    bound_unsent(&tcp, limits.unsent_bytes);
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched {
         tcp,
@@ -554,6 +574,7 @@ mod tests {
             body_timeout: 20 * SECOND,
             body_min_bytes_per_sec: 500,
             max_connections: 10,
+            unsent_bytes: 0,
         }
     }
 

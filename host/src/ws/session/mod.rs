@@ -340,12 +340,22 @@ fn deadline(unix_secs: i64) -> tokio::time::Instant {
     tokio::time::Instant::now() + left.min(Duration::from_secs(100 * 365 * 86_400))
 }
 
-/// Sends a close frame. A full socket cannot take it either: it gets a moment, then is
-/// dropped.
+/// How long a socket closed for reading too slowly (1013) has to read down to its close
+/// frame: what it was sent before the close is still on its way, and the reader learns why
+/// the socket closed only once it has read that far.
+const SLOW_CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// Sends a close frame. A full socket cannot take it either: it gets a moment (a slow
+/// reader [`SLOW_CLOSE_GRACE`]), then is dropped.
 async fn farewell<S>(sink: &mut S, code: u16, reason: &'static str)
 where
     S: Sink<WsMessage> + Unpin,
 {
+    let grace = if code == 1013 {
+        SLOW_CLOSE_GRACE
+    } else {
+        Duration::from_secs(2)
+    };
     let close = async {
         let _ = sink
             .send(WsMessage::Close(Some(CloseFrame {
@@ -355,7 +365,7 @@ where
             .await;
         let _ = sink.close().await;
     };
-    let _ = tokio::time::timeout(Duration::from_secs(2), close).await;
+    let _ = tokio::time::timeout(grace, close).await;
 }
 
 /// Writes frames and flushes once; false if the socket failed or stalled past `idle`.
