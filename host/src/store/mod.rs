@@ -280,6 +280,13 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<bool>;
     /// Deletes messages sent before `cutoff_ms`; returns how many.
     async fn purge_before(&self, cutoff_ms: i64) -> Result<u64>;
+    /// Waits until every message acknowledged before this call can be read from the
+    /// database itself (the message log writes SQLite behind its acknowledgements). Stores
+    /// other than this one (search, changes, conversation lists) read the same tables, so
+    /// they call this first to read what their caller has been told is stored.
+    async fn settle(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// All stores of one deployment.

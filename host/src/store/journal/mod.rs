@@ -397,6 +397,10 @@ impl MessageStore for LoggedMessages {
         self.caught_up().await?;
         self.shared.sql.purge_before(cutoff_ms).await
     }
+
+    async fn settle(&self) -> Result<()> {
+        self.caught_up().await
+    }
 }
 
 /// Appends a batch: gives the new messages their ids, writes and syncs their records, and
