@@ -35,6 +35,7 @@ fn batch(size: usize, round: &mut u64) -> Vec<NewMessage> {
                 content: "x".repeat(100),
                 client_id: Some(format!("bench-{tag}-{round}")),
                 sent_at: 1_700_000_000_000,
+                reply_to: None,
             }
         })
         .collect()

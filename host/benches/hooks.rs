@@ -48,6 +48,11 @@ fn bench(c: &mut Criterion) {
             .expect("loads"),
     );
     let text = message();
+    let context = wit::FilterContext {
+        kind: wit::DraftKind::Send,
+        friends: false,
+        sender_role: None,
+    };
     let wit_message = wit::Message {
         sender: 1,
         conversation: wit::Conversation::Direct(2),
@@ -61,7 +66,12 @@ fn bench(c: &mut Criterion) {
         b.to_async(&rt).iter(|| {
             let loaded = loaded.clone();
             let message = wit_message.clone();
-            async move { loaded.call(Request::Filter(message)).await.expect("call") }
+            async move {
+                loaded
+                    .call(Request::Filter(message, context))
+                    .await
+                    .expect("call")
+            }
         })
     });
 
@@ -89,6 +99,8 @@ fn bench(c: &mut Criterion) {
         conversation: Conversation::direct(1, 2),
         content: text,
         sent_at: 0,
+        kind: confab::messages::filter::DraftKind::Send,
+        relations: None,
     };
     group.bench_function("whole filter chain", |b| {
         b.to_async(&rt).iter(|| {

@@ -13,8 +13,10 @@ use tokio::net::TcpListener;
 
 use crate::api::serve::ConnectionLimits;
 use crate::api::{self, AppState, Limits};
+use crate::blocks::BlockService;
 use crate::bus::{Bus, LocalBus};
 use crate::config::Config;
+use crate::conversations::{ConversationService, Mentions};
 use crate::crypto::{self, FieldCipher};
 use crate::friends::FriendService;
 use crate::groups::{GroupLimits, GroupService};
@@ -78,7 +80,11 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
             config.chat.retention_days,
         )
         .await?;
-        stores.messages = Arc::new(mongo);
+        let mongo = Arc::new(mongo);
+        stores.changes = mongo.clone();
+        stores.conversations = mongo.clone();
+        stores.search = mongo.clone();
+        stores.messages = mongo;
     }
     let node = rand::random::<u64>() >> 1;
     let (bus, presence, cluster): (Arc<dyn Bus>, Arc<dyn Presence>, _) =
@@ -132,6 +138,13 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
         },
         bus.clone(),
     );
+    let blocks = BlockService::new(
+        stores.blocks.clone(),
+        stores.users.clone(),
+        stores.groups.clone(),
+        groups.facts().clone(),
+        bus.clone(),
+    );
     let chat = ChatService::new(
         stores.messages.clone(),
         stores.users.clone(),
@@ -146,7 +159,22 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
             store_timeout: Duration::from_secs(config.database.query_timeout_secs),
         },
     )
-    .with_hooks(hooks.clone());
+    .with_hooks(hooks.clone())
+    .with_blocks(blocks.clone())
+    .with_changes(stores.changes.clone())
+    .with_recall_window(Duration::from_secs(config.chat.recall_window_secs))
+    .with_mentions(Mentions::new(
+        stores.conversations.clone(),
+        groups.clone(),
+        bus.clone(),
+    ));
+    let conversations = ConversationService::new(
+        stores.friends.clone(),
+        stores.groups.clone(),
+        stores.messages.clone(),
+        stores.conversations.clone(),
+        chat.presence().clone(),
+    );
     // Memberships and users the message path remembers stay true on every node.
     groups.facts().watch(&bus);
     let hub = Hub::start(
@@ -195,7 +223,10 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
     } else {
         config.admin.token.as_str().into()
     };
-    let friends = FriendService::new(stores.friends.clone(), stores.users.clone());
+    let friends = FriendService::new(stores.friends.clone(), stores.users.clone(), blocks.clone())
+        .announcing(groups.facts().clone(), bus.clone());
+    // The message filters' context reads friend lists through the facts.
+    groups.facts().friends.read_from(stores.friends.clone());
     let users = UserService::new(
         config,
         stores.clone(),
@@ -208,10 +239,17 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
             bus: bus.clone(),
         },
     );
+    let search = crate::messages::search::SearchService::new(
+        stores.search.clone(),
+        stores.messages.clone(),
+        groups.clone(),
+    );
     let state = AppState {
         users,
         friends,
         groups,
+        conversations,
+        blocks,
         uploads,
         limits: Limits {
             max_body_bytes: config.server.max_body_bytes,
@@ -223,6 +261,7 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
         plugins,
         admin_token,
         throttles: api::throttle::Throttles::new(&config.throttle, &config.server.trusted_proxies),
+        search,
     };
     Ok((state, stores))
 }

@@ -298,6 +298,9 @@ pub struct ChatConfig {
     pub user_message_burst: u32,
     /// Most messages in one answer to a type-3 (unread) frame; the rest come with the next.
     pub unread_page: u32,
+    /// Seconds after sending during which a sender may recall a message (group owners and
+    /// admins may remove any message at any time).
+    pub recall_window_secs: u64,
 }
 
 impl Default for ChatConfig {
@@ -322,6 +325,7 @@ impl Default for ChatConfig {
             user_messages_per_second: 30,
             user_message_burst: 60,
             unread_page: 200,
+            recall_window_secs: 120,
         }
     }
 }
@@ -863,6 +867,9 @@ impl Config {
             anyhow::bail!(
                 "chat.max_sockets_per_user, max_sockets_per_address, user_messages_per_second and user_message_burst must be positive, and chat.unread_page 1 to 10000"
             );
+        }
+        if chat.recall_window_secs > 30 * 86_400 {
+            anyhow::bail!("chat.recall_window_secs must be at most 2592000 (30 days)");
         }
         if !(1..=300).contains(&self.database.query_timeout_secs) {
             anyhow::bail!("database.query_timeout_secs must be between 1 and 300");

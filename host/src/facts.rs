@@ -4,7 +4,10 @@
 //! Only positive facts are kept, and each is forgotten by the event that ends it (an account
 //! deleted, a member removed), on this node at once and on the others when the bus brings
 //! the event. A negative answer is never cached: a new member or user is found in the
-//! store the first time and remembered from then on.
+//! store the first time and remembered from then on. Block lists and mutes are the
+//! exception: they are kept whole, "not blocked" included, and every change to one is
+//! announced (see `blocks::cache`); so are friend lists and members' roles, which the
+//! message filters' context reads (see `friendships` and `groups::roles`).
 
 use std::collections::HashSet;
 use std::hash::Hash;
@@ -12,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
 
+use crate::blocks::{GroupMutes, ListCache};
 use crate::bus::{Bus, Event};
 use crate::groups::GroupId;
 use crate::users::UserId;
@@ -111,6 +115,14 @@ pub struct Facts {
     pub users: FactCache<UserId>,
     /// (group, user) pairs known to be memberships.
     pub members: FactCache<(GroupId, UserId)>,
+    /// Whole block lists by user, negative answers included (see `blocks::cache`).
+    pub blocks: ListCache<UserId, HashSet<UserId>>,
+    /// What is muted, by group (see `blocks::cache`).
+    pub mutes: ListCache<GroupId, GroupMutes>,
+    /// Whole friend lists by owner, for the message filters' context (see `friendships`).
+    pub friends: crate::friendships::FriendLists,
+    /// Members' roles, for the message filters' context (see `groups::roles`).
+    pub roles: ListCache<(GroupId, UserId), crate::groups::Role>,
 }
 
 impl Default for Facts {
@@ -125,6 +137,10 @@ impl Facts {
         Self {
             users: FactCache::new(capacity),
             members: FactCache::new(capacity),
+            blocks: ListCache::new(crate::blocks::cache::DEFAULT_WEIGHT),
+            mutes: ListCache::new(crate::blocks::cache::DEFAULT_WEIGHT),
+            friends: crate::friendships::FriendLists::new(crate::blocks::cache::DEFAULT_WEIGHT),
+            roles: ListCache::new(capacity),
         }
     }
 
@@ -137,13 +153,28 @@ impl Facts {
                 self.users.forget(user);
                 self.members.forget_where(|(_, member)| member == user);
             }
-            Event::Removed { group, user } => self.members.forget(&(*group, *user)),
+            Event::Removed { group, user } => {
+                self.members.forget(&(*group, *user));
+                self.roles.forget(&(*group, *user));
+            }
+            Event::FriendsChanged { user } => self.friends.forget(user),
+            Event::RoleChanged { group, user } => self.roles.forget(&(*group, *user)),
+            Event::BlocksChanged { user } => self.blocks.forget(user),
+            Event::MutesChanged { group } => self.mutes.forget(group),
             // Removals may have been missed: nothing cached can be trusted.
             Event::Resync => {
                 self.users.forget_where(|_| true);
                 self.members.forget_where(|_| true);
+                self.blocks.clear();
+                self.mutes.clear();
+                self.friends.clear();
+                self.roles.clear();
             }
-            Event::Direct { .. } | Event::Group { .. } | Event::Plugin { .. } => {}
+            Event::Direct { .. }
+            | Event::Group { .. }
+            | Event::Change { .. }
+            | Event::Mentioned { .. }
+            | Event::Plugin { .. } => {}
         }
     }
 
@@ -158,10 +189,7 @@ impl Facts {
                 let Some(facts) = weak.upgrade() else { return };
                 match event {
                     Ok(event) => facts.apply(&event),
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        facts.users.forget_where(|_| true);
-                        facts.members.forget_where(|_| true);
-                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => facts.apply(&Event::Resync),
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
             }

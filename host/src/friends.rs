@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::blocks::BlockService;
 use crate::error::{Error, Result};
 use crate::store::{FriendStore, Page, UserStore};
 use crate::users::{now_millis, rfc3339, Caller, UserId};
@@ -94,6 +95,9 @@ impl From<&Friend> for FriendView {
 pub struct FriendService {
     friends: Arc<dyn FriendStore>,
     users: Arc<dyn UserStore>,
+    blocks: BlockService,
+    /// Where a changed list is announced: the facts this node keeps, and the bus.
+    announce: Option<(Arc<crate::facts::Facts>, Arc<dyn crate::bus::Bus>)>,
 }
 
 impl std::fmt::Debug for FriendService {
@@ -103,9 +107,41 @@ impl std::fmt::Debug for FriendService {
 }
 
 impl FriendService {
-    /// Builds the service.
-    pub fn new(friends: Arc<dyn FriendStore>, users: Arc<dyn UserStore>) -> Self {
-        Self { friends, users }
+    /// Builds the service; `blocks` refuses requests between users who block each other.
+    pub fn new(
+        friends: Arc<dyn FriendStore>,
+        users: Arc<dyn UserStore>,
+        blocks: BlockService,
+    ) -> Self {
+        Self {
+            friends,
+            users,
+            blocks,
+            announce: None,
+        }
+    }
+
+    /// The service announcing every change of a list, so that each node forgets the copy
+    /// it keeps for the message filters' context (see `friendships`).
+    pub fn announcing(
+        mut self,
+        facts: Arc<crate::facts::Facts>,
+        bus: Arc<dyn crate::bus::Bus>,
+    ) -> Self {
+        self.announce = Some((facts, bus));
+        self
+    }
+
+    /// Forgets `owner`'s list on this node at once, and tells every node.
+    async fn changed(&self, owner: UserId) {
+        let Some((facts, bus)) = &self.announce else {
+            return;
+        };
+        let event = crate::bus::Event::FriendsChanged { user: owner };
+        facts.apply(&event);
+        if let Err(err) = bus.publish(event).await {
+            tracing::warn!(error = %err, owner, "announcing a friend list change failed");
+        }
     }
 
     /// Puts `target` on the caller's list.
@@ -116,9 +152,12 @@ impl FriendService {
         if self.users.user_by_id(target).await?.is_none() {
             return Err(Error::UserNotFound);
         }
+        self.blocks.check_pair(caller.id, target).await?;
         self.friends
             .add_friend(caller.id, target, now_millis())
-            .await
+            .await?;
+        self.changed(caller.id).await;
+        Ok(())
     }
 
     /// A page of the caller's list, oldest first.
@@ -129,6 +168,7 @@ impl FriendService {
     /// Takes `target` off the caller's list.
     pub async fn delete(&self, caller: Caller, target: UserId) -> Result<()> {
         if self.friends.delete_friend(caller.id, target).await? {
+            self.changed(caller.id).await;
             Ok(())
         } else {
             Err(Error::NotFriend)

@@ -1,19 +1,22 @@
 //! Confab: a chat server whose behaviour operators change while it runs.
 //!
 //! Code map, top-down: [`app`] builds everything from a [`config::Config`]; [`api`] is the
-//! REST edge; [`users`], [`friends`] and [`groups`] are the services, with
+//! REST edge; [`users`], [`friends`], [`groups`] and [`blocks`] are the services, with
 //! [`facts`] keeping what rarely changes in memory; [`store`] holds the storage traits and
 //! their SQL backends; [`crypto`], [`tokens`], [`mail`] and [`uploads`] are the edges for
 //! secrets, JWTs, mail and files. See ARCHITECTURE.md for the invariants.
 
 pub mod api;
 pub mod app;
+pub mod blocks;
 pub mod bus;
 pub mod config;
+pub mod conversations;
 pub mod crypto;
 pub mod error;
 pub mod facts;
 pub mod friends;
+pub mod friendships;
 // The parsers' contracts, for the fuzz targets and the corpus replay test.
 #[doc(hidden)]
 pub mod fuzzing;

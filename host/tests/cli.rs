@@ -277,7 +277,7 @@ fn a_scaffolded_plugin_builds_anywhere_and_acts_on_messages() {
         String::from_utf8_lossy(&check.stderr)
     );
     assert!(
-        stdout.contains("0.1.2") && stdout.contains("filter-message"),
+        stdout.contains("0.2.0") && stdout.contains("filter-message"),
         "{stdout}"
     );
 

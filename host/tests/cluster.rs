@@ -90,11 +90,9 @@ async fn two_nodes_are_one_service() {
     assert_eq!(recv(&mut a).await["code"], 50002);
     assert_eq!(recv(&mut b).await["code"], 50002);
     send(&mut a, json!({"type": 1, "content": "hello from A"})).await;
-    assert_eq!(
-        recv(&mut a).await["code"],
-        50004,
-        "bob is online on the other node"
-    );
+    let ack = recv(&mut a).await;
+    assert_eq!(ack["code"], 50004, "bob is online on the other node");
+    let first = ack["id"].as_i64().expect("acked id");
     let got = recv(&mut b).await;
     assert_eq!(
         (got["from"].clone(), got["content"].clone()),
@@ -103,6 +101,33 @@ async fn two_nodes_are_one_service() {
     send(&mut b, json!({"type": 1, "content": "hello from B"})).await;
     assert_eq!(recv(&mut b).await["code"], 50004);
     assert_eq!(recv(&mut a).await["content"], "hello from B");
+
+    // An edit, a read receipt and a recall made on one node reach the other.
+    send(
+        &mut a,
+        json!({"type": 10, "id": first, "content": "hello, edited on A"}),
+    )
+    .await;
+    assert_eq!(recv(&mut a).await["content"], "edited");
+    let edited = recv(&mut b).await;
+    assert_eq!(
+        (edited["code"].clone(), edited["content"].clone()),
+        (json!(50010), json!("hello, edited on A"))
+    );
+    send(&mut b, json!({"type": 14, "id": first})).await;
+    assert_eq!(recv(&mut b).await["content"], "read");
+    let receipt = recv(&mut a).await;
+    assert_eq!(
+        (receipt["code"].clone(), receipt["id"].clone()),
+        (json!(50014), json!(first))
+    );
+    send(&mut a, json!({"type": 11, "id": first})).await;
+    assert_eq!(recv(&mut a).await["content"], "recalled");
+    let recalled = recv(&mut b).await;
+    assert_eq!(
+        (recalled["code"].clone(), recalled["id"].clone()),
+        (json!(50011), json!(first))
+    );
 
     // A group across nodes.
     let group = call(

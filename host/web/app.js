@@ -664,7 +664,7 @@ class Conversation {
         return;
       case 50004:
       case 50005:
-        this.acknowledged(frame.client_id, frame.id, frame.ts);
+        this.acknowledged(frame.client_id, frame.id, frame.ts, frame.rewritten ? frame.stored : undefined);
         this.setPresence(frame.code === 50004 ? 'online' : 'offline');
         return;
       default:
@@ -679,7 +679,7 @@ class Conversation {
       return;
     }
     if (frame.code === 50002 && frame.id) {
-      this.acknowledged(frame.client_id, frame.id, frame.timestamp);
+      this.acknowledged(frame.client_id, frame.id, frame.timestamp, frame.rewritten ? frame.stored : undefined);
     } else if (frame.code === 50003) {
       this.pageEnd();
     } else if (frame.code !== 50002) {
@@ -737,7 +737,8 @@ class Conversation {
     if (!this.reachedStart && box.scrollHeight <= box.clientHeight + 4) this.loadOlder();
   }
 
-  acknowledged(clientId, id, ts) {
+  /** `stored` is the text the server kept when a rule rewrote what was sent. */
+  acknowledged(clientId, id, ts, stored) {
     const p = clientId && this.pending.get(clientId);
     if (!p) return;
     this.pending.delete(clientId);
@@ -745,8 +746,14 @@ class Conversation {
       p.node.remove();
       return;
     }
-    const message = { id, sender: me.ID, content: p.content, ts };
+    const rewritten = typeof stored === 'string';
+    const message = { id, sender: me.ID, content: rewritten ? stored : p.content, ts };
     this.messages.set(id, message);
+    if (rewritten) {
+      // The body follows the meta line, whether text, an image or a link.
+      p.node.querySelector('.meta')?.nextElementSibling?.replaceWith(messageBody(stored, 'You'));
+      p.node.append(el('span', { class: 'rewritten', title: `You wrote: ${p.content}` }, 'Rewritten by the server'));
+    }
     p.node.classList.remove('pending', 'failed');
     p.node.dataset.id = id;
     delete p.node.dataset.clientId;

@@ -93,7 +93,7 @@
 //!
 //! | hook | [`Plugin`] method | called | answers |
 //! |---|---|---|---|
-//! | `filter-message` | [`filter_message`](Plugin::filter_message) | for every private and group message, before it is stored | [`Verdict`]: allow, rewrite, reject |
+//! | `filter-message` | [`filter_message`](Plugin::filter_message), or [`filter_in_context`](Plugin::filter_in_context) to see the [`FilterContext`] | for every private and group message and every edit, before it is stored | [`Verdict`]: allow, rewrite, reject |
 //! | `on-join` | [`on_join`](Plugin::on_join) | when a user asks to join a group | [`JoinDecision`]: allow, deny |
 //! | `on-owner-leave` | [`on_owner_leave`](Plugin::on_owner_leave) | when a group's owner leaves it | [`Handoff`]: new owner, dissolve |
 //! | `on-upload` | [`on_upload`](Plugin::on_upload) | for every uploaded file, with its first 512 bytes | [`UploadVerdict`]: accept (with a new extension), reject |
@@ -167,20 +167,23 @@
 //!
 //! # Versions
 //!
-//! The interface between server and plugins is the WIT package `confab:plugin`, whose only
-//! copy is in this crate's `wit/` folder ([`interface`] shows it). It follows semver the
+//! The interface between server and plugins is the WIT package `confab:plugin`, whose
+//! current version is in this crate's `wit/` folder ([`interface`] shows it). It follows semver the
 //! pre-1.0 way ([`changelog`] has the full policy and history):
 //!
-//! - a patch release (0.1.x → 0.1.y) only adds host functions or documentation, so a
-//!   server on 0.1.y loads every plugin built against any 0.1.x;
+//! - a patch release (0.2.x → 0.2.y) only adds host functions or documentation, so a
+//!   server on 0.2.y loads every plugin built against any 0.2.x;
 //! - a plugin built against a newer patch than the server's loads too, unless it calls a
 //!   host function the server lacks (loading then fails and names the function);
-//! - a minor release (0.1 → 0.2) may change anything, and the server refuses plugins of
-//!   another minor version.
+//! - a minor release (0.1 → 0.2) changes what plugins export; so far each has only added
+//!   items, and a server keeps loading plugins of the earlier minor versions (a 0.2 server
+//!   loads 0.1.x and 0.2.x plugins, calling each the way it was built), while a plugin of a
+//!   newer minor version than the server's is refused.
 //!
-//! This SDK speaks `confab:plugin@0.1.2`. Its plugins need a server on 0.1.1 or later (the
-//! SDK uses `config-version`), and on 0.1.2 or later if they call [`kv::expire`]. The crate's own version moves with the interface's minor
-//! version.
+//! This SDK speaks `confab:plugin@0.2.0`: its plugins need a server that speaks 0.2, which
+//! hands [`Plugin::filter_in_context`] the message's [`FilterContext`]. A plugin built with
+//! an 0.1 SDK keeps loading and working on such a server unchanged; it simply does not see
+//! the context. The crate's own version moves with the interface's minor version.
 #![deny(missing_docs)]
 
 pub mod clock;
@@ -197,8 +200,8 @@ pub use plugin::Plugin;
 // What a message, a group or an upload looks like to a plugin, and what hooks answer, as
 // generated from the WIT (with the WIT's documentation).
 pub use __bindings::exports::confab::plugin::plugin::{
-    Conversation, Group, GroupId, Handoff, Hook, JoinDecision, Member, Message, Rejection, Role,
-    UploadAccept, UploadMeta, UploadVerdict, UserId, Verdict,
+    Conversation, DraftKind, FilterContext, Group, GroupId, Handoff, Hook, JoinDecision, Member,
+    Message, MessageId, Rejection, Role, UploadAccept, UploadMeta, UploadVerdict, UserId, Verdict,
 };
 
 /// The code generated from the WIT by `wit-bindgen`. Not part of the API: the types are

@@ -5,8 +5,8 @@ use std::marker::PhantomData;
 
 use crate::__bindings::exports::confab::plugin::plugin::Guest;
 use crate::{
-    config, Group, Handoff, Hook, JoinDecision, Member, Message, UploadMeta, UploadVerdict, UserId,
-    Verdict,
+    config, FilterContext, Group, Handoff, Hook, JoinDecision, Member, Message, UploadMeta,
+    UploadVerdict, UserId, Verdict,
 };
 
 /// A Confab plugin: the hooks it takes part in and what it decides in each.
@@ -122,6 +122,48 @@ pub trait Plugin {
     fn filter_message(message: Message) -> Verdict {
         let _ = message;
         Verdict::Allow
+    }
+
+    /// Decides about one message knowing its context: whether it is a new message or an
+    /// edit ([`DraftKind`](crate::DraftKind)), whether sender and recipient of a private
+    /// message are friends (each has the other on their friend list), and the sender's role
+    /// in a group. This is what the server calls for `filter-message`; the default ignores
+    /// the context and calls [`filter_message`](Plugin::filter_message), so a plugin
+    /// overrides one of the two.
+    ///
+    /// ```
+    /// use confab_plugin_sdk::{Conversation, DraftKind, FilterContext, Hook, Message, Plugin, Role, Verdict};
+    ///
+    /// /// Only a group's owner and admins may post links there.
+    /// struct StaffLinks;
+    ///
+    /// impl Plugin for StaffLinks {
+    ///     const HOOKS: &'static [Hook] = &[Hook::FilterMessage];
+    ///
+    ///     fn filter_in_context(message: Message, context: FilterContext) -> Verdict {
+    ///         let staff = matches!(context.sender_role, Some(Role::Owner | Role::Admin));
+    ///         match message.conversation {
+    ///             Conversation::Group(_) if message.content.contains("://") && !staff => {
+    ///                 Verdict::reject(30013, "only the owner and admins post links here")
+    ///             }
+    ///             _ => Verdict::Allow,
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let link = Message {
+    ///     sender: 1,
+    ///     conversation: Conversation::Group(7),
+    ///     content: "see https://example.com".into(),
+    ///     sent_at: 0,
+    /// };
+    /// let as_role = |role| FilterContext { kind: DraftKind::Send, friends: false, sender_role: Some(role) };
+    /// assert!(matches!(StaffLinks::filter_in_context(link.clone(), as_role(Role::Member)), Verdict::Reject(_)));
+    /// assert_eq!(StaffLinks::filter_in_context(link, as_role(Role::Admin)), Verdict::Allow);
+    /// ```
+    fn filter_in_context(message: Message, context: FilterContext) -> Verdict {
+        let _ = context;
+        Self::filter_message(message)
     }
 
     /// Decides whether `user` may join `group`, which has `member_count` members now
@@ -245,6 +287,10 @@ impl<P: Plugin> Guest for Adapter<P> {
         P::filter_message(message)
     }
 
+    fn filter_in_context(message: Message, context: FilterContext) -> Verdict {
+        P::filter_in_context(message, context)
+    }
+
     fn on_join(group: Group, user: UserId, member_count: u32) -> JoinDecision {
         P::on_join(group, user, member_count)
     }
@@ -314,6 +360,40 @@ mod tests {
                 name: None,
                 content_type: None
             })
+        );
+    }
+
+    /// Rejects everything, through `filter_message` only.
+    struct RejectAll;
+
+    impl Plugin for RejectAll {
+        const HOOKS: &'static [Hook] = &[Hook::FilterMessage];
+
+        fn filter_message(_message: Message) -> Verdict {
+            Verdict::reject(1, "no")
+        }
+    }
+
+    #[test]
+    fn the_server_calls_filter_in_context_which_defaults_to_filter_message() {
+        let message = Message {
+            sender: 1,
+            conversation: crate::Conversation::Direct(2),
+            content: "hi".to_owned(),
+            sent_at: 0,
+        };
+        let context = FilterContext {
+            kind: crate::DraftKind::Edit(7),
+            friends: true,
+            sender_role: None,
+        };
+        assert_eq!(
+            Adapter::<RejectAll>::filter_in_context(message.clone(), context),
+            Verdict::reject(1, "no")
+        );
+        assert_eq!(
+            Adapter::<Defaults>::filter_in_context(message, context),
+            Verdict::Allow
         );
     }
 

@@ -82,11 +82,12 @@ async function waitConnected(page) {
 }
 
 /** Sends through the composer with the keyboard and waits for the server's acknowledgement. */
-async function send(user, text) {
+/** Sends `text` and waits until it is stored, shown as `stored` when a rule rewrote it. */
+async function send(user, text, stored = text) {
   const box = user.page.getByLabel('Message', { exact: true });
   await box.fill(text);
   await box.press('Enter');
-  await user.page.locator('#messages li.msg.mine[data-id]', { hasText: text }).last().waitFor();
+  await user.page.locator('#messages li.msg.mine[data-id]', { hasText: stored }).last().waitFor();
 }
 
 function message(user, text) {
@@ -236,14 +237,21 @@ const tests = {
     const shown = await erin.page.locator('#messages li.msg .body').allTextContents();
     check(JSON.stringify(shown) === JSON.stringify(texts), `history in order, once each: ${JSON.stringify(shown)}`);
 
-    // Three messages to someone who has not answered pass; the fourth is refused.
-    const box = dave.page.getByLabel('Message', { exact: true });
-    for (let i = 1; i <= 3; i += 1) await send(dave, `unanswered ${i}`);
-    await box.fill('unanswered 4');
-    await box.press('Enter');
-    await dave.page.locator('#messages li.msg.failed', { hasText: 'unanswered 4' })
-      .locator('.why', { hasText: 'Refused by a limit: 达到限制' }).waitFor();
-    await dave.page.getByRole('alert').filter({ hasText: '达到限制' }).waitFor();
+    // Three messages to someone who has not answered pass; the fourth is refused. Friends
+    // write freely by default, so the operator counts them too for this part.
+    const rule = await adminApi('GET', '/admin/plugins/stranger-limit/config');
+    await adminApi('PUT', '/admin/plugins/stranger-limit/config', { ...rule, exempt_friends: false });
+    try {
+      const box = dave.page.getByLabel('Message', { exact: true });
+      for (let i = 1; i <= 3; i += 1) await send(dave, `unanswered ${i}`);
+      await box.fill('unanswered 4');
+      await box.press('Enter');
+      await dave.page.locator('#messages li.msg.failed', { hasText: 'unanswered 4' })
+        .locator('.why', { hasText: 'Refused by a limit: limit reached: wait for a reply / 达到限制' }).waitFor();
+      await dave.page.getByRole('alert').filter({ hasText: '达到限制' }).waitFor();
+    } finally {
+      await adminApi('PUT', '/admin/plugins/stranger-limit/config', rule);
+    }
     await dave.context.close();
     await erin.context.close();
   },
@@ -299,9 +307,12 @@ const tests = {
     await send(alice, 'this is spam');
     await expectOnce(bob, 'this is spam');
     await setState('Enable', 'running');
-    await send(bob, 'reply with spam');
+    // The sender sees what was stored, marked as rewritten.
+    await send(bob, 'reply with spam', 'reply with ****');
+    await bob.page.locator('#messages li.msg.mine[data-id]', { hasText: 'reply with ****' })
+      .locator('.rewritten', { hasText: 'Rewritten by the server' }).waitFor();
     await expectOnce(alice, 'reply with ****');
-    await send(alice, 'more spam please');
+    await send(alice, 'more spam please', 'more **** please');
     await expectOnce(bob, 'more **** please');
 
     // The counters move (refreshed every 2 s) and the rewrite is in the verdict log.

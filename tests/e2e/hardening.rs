@@ -133,7 +133,10 @@ async fn a_flood_of_strangers_never_fails_the_stranger_rule_and_evictions_are_co
     }
     let refused = send(&mut inboxes[writer], Some(reader), "hello?").await;
     assert_eq!(refused["code"], 50006, "{refused}");
-    assert_eq!(refused["content"], "达到限制");
+    assert_eq!(
+        refused["content"],
+        "limit reached: wait for a reply / 达到限制"
+    );
     // An evicted counter starts over: the first pair may write again.
     let answer = send(&mut inboxes[0], Some(users[1].id), "again").await;
     assert!(delivered(&answer), "{answer}");

@@ -39,6 +39,7 @@ async fn mongo_passes_the_message_suite() {
         return;
     };
     confab::store::message_conformance::run(&store).await;
+    confab::store::change_conformance::run(&store, &store).await;
     drop_mongo(&store).await;
 }
 
@@ -55,6 +56,7 @@ async fn mongo_stores_a_raced_retry_once() {
         content: "once".to_owned(),
         client_id: Some("retry".to_owned()),
         sent_at: 1_000,
+        reply_to: None,
     };
     let results = futures::future::join_all((0..8).map(|_| store.append(copy()))).await;
     let results: Vec<_> = results.into_iter().map(|r| r.expect("append")).collect();

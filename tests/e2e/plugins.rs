@@ -137,7 +137,10 @@ async fn word_filter_masks_and_an_edited_manifest_makes_it_reject_without_a_rest
     loop {
         let reply = send(&mut a, "spam again").await;
         if reply["code"] == 30013 {
-            assert_eq!(reply["content"], "message contains a blocked word");
+            assert_eq!(
+                reply["content"],
+                "message contains a blocked word / 消息包含违禁词"
+            );
             break;
         }
         assert_eq!(b.recv().await["content"], "**** again");
@@ -165,7 +168,10 @@ async fn stranger_limit_refuses_the_fourth_unanswered_message_with_50006() {
     let refused = send(&mut a, "hi 4").await;
     assert_eq!(
         (refused["code"].clone(), refused["content"].clone()),
-        (json!(50006), json!("达到限制"))
+        (
+            json!(50006),
+            json!("limit reached: wait for a reply / 达到限制")
+        )
     );
     // Bob replies, and Alice may write again.
     assert_eq!(send(&mut b, "hello alice").await["code"], 50004);

@@ -73,6 +73,8 @@ fn direct_event(id: i64) -> Event {
             client_id: Some("c-1".to_owned()),
             sent_at: 1_700_000_000_000,
             read: false,
+            reply_to: None,
+            edited_at: None,
         },
         origin: Some(SocketRef { node: 9, socket: 3 }),
     }

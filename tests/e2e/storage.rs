@@ -6,7 +6,7 @@ use confab_e2e::{spawn_with, suffix};
 use sqlx::Connection;
 
 /// A fresh database on the server named by `CONFAB_TEST_MYSQL_URL`, or `None` (skipped).
-async fn fresh_mysql() -> Option<String> {
+pub(crate) async fn fresh_mysql() -> Option<String> {
     let Ok(url) = std::env::var("CONFAB_TEST_MYSQL_URL") else {
         eprintln!("SKIPPED: MySQL tests need CONFAB_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/test)");
         return None;
@@ -24,7 +24,7 @@ async fn fresh_mysql() -> Option<String> {
 }
 
 /// Drops a database made by [`fresh_mysql`] once its test has passed.
-async fn drop_mysql(url: &str) {
+pub(crate) async fn drop_mysql(url: &str) {
     let mut conn = sqlx::MySqlConnection::connect(url).await.expect("connect");
     let name = url.rsplit('/').next().expect("database name");
     sqlx::query(&format!("DROP DATABASE {name}"))
@@ -53,6 +53,7 @@ async fn mysql_passes_the_conformance_suite() {
     conformance::run(&stores).await;
     conformance::delete_cascades(&sql, &stores).await;
     confab::store::message_conformance::run(&sql).await;
+    confab::store::change_conformance::run(&sql, &sql).await;
     sql.pool().close().await;
     drop_mysql(&config.url).await;
 }

@@ -28,11 +28,15 @@ use std::sync::Arc;
 
 mod admin;
 pub mod auth;
+mod blocks;
+mod conversations;
 pub mod envelope;
 mod friends;
 mod groups;
 pub mod paging;
 pub mod params;
+mod readers;
+mod search;
 pub mod serve;
 pub mod throttle;
 mod uploads;
@@ -55,6 +59,10 @@ pub struct AppState {
     pub friends: FriendService,
     /// Groups.
     pub groups: GroupService,
+    /// Conversation lists and friends' presence.
+    pub conversations: crate::conversations::ConversationService,
+    /// Blocks between users and mutes in groups.
+    pub blocks: crate::blocks::BlockService,
     /// Uploaded files.
     pub uploads: Uploads,
     /// Request limits.
@@ -73,6 +81,8 @@ pub struct AppState {
     pub admin_token: Arc<str>,
     /// Request throttles of the account and operator routes.
     pub throttles: throttle::Throttles,
+    /// Message search.
+    pub search: crate::messages::search::SearchService,
 }
 
 /// The whole HTTP API.
@@ -89,9 +99,13 @@ pub fn router(state: AppState) -> Router {
         .route("/user/emailCheck", post(users::email_check))
         .route("/user/update", axum::routing::put(users::update).post(users::update))
         .route("/user/upload", post(uploads::upload))
+        .route("/user/block", post(blocks::block))
+        .route("/user/unblock", post(blocks::unblock))
+        .route("/user/blocks", get(blocks::list))
         .route("/upload/{bucket}/{name}", get(uploads::serve))
         .route("/friend/add", post(friends::add))
         .route("/friend/list", get(friends::list))
+        .route("/friend/presence", get(conversations::presence))
         .route("/friend/delete", post(friends::delete).delete(friends::delete))
         .route("/group/create", post(groups::create))
         .route("/group/join", post(groups::join))
@@ -104,8 +118,16 @@ pub fn router(state: AppState) -> Router {
         .route("/group/bans", get(groups::bans))
         .route("/group/unban", post(groups::unban))
         .route("/group/history_visibility", post(groups::set_history))
+        .route("/group/mute", post(blocks::mute))
+        .route("/group/unmute", post(blocks::unmute))
+        .route("/group/mute_all", post(blocks::mute_all))
+        .route("/group/unmute_all", post(blocks::unmute_all))
+        .route("/group/mutes", get(blocks::mutes))
         .route("/chat/ws", get(crate::ws::private))
         .route("/chat/group_ws", get(crate::ws::group))
+        .route("/chat/conversations", get(conversations::list))
+        .route("/chat/readers", get(readers::readers))
+        .route("/chat/search", get(search::search))
         // Operator routes, behind the admin token. The plugin upload reads its own parts
         // under its own caps, like /user/upload.
         .route("/admin/plugins", get(admin::list).post(admin::install))

@@ -37,6 +37,26 @@ pub enum Event {
         /// The socket it came from.
         origin: Option<SocketRef>,
     },
+    /// Something happened to a conversation that its live sockets are told of: a message
+    /// edited, recalled, hidden or reacted to, a read position, a delivery, typing.
+    Change {
+        /// The conversation.
+        conversation: crate::messages::Conversation,
+        /// Which of its sockets hear it.
+        audience: crate::messages::changes::Audience,
+        /// What happened.
+        change: crate::messages::changes::Change,
+        /// The socket the change came from, which gets an answer instead.
+        origin: Option<SocketRef>,
+    },
+    /// A stored group message mentions `users`: a notice for their inboxes, unless they
+    /// are looking at the group (see `conversations::mentions`).
+    Mentioned {
+        /// The group, the message and its sender.
+        mention: crate::conversations::Mention,
+        /// The members mentioned, at most `conversations::MAX_MENTIONS`.
+        users: Vec<UserId>,
+    },
     /// `user` signed out everywhere or deleted the account: close all their sockets.
     Revoked {
         /// The user.
@@ -47,6 +67,29 @@ pub enum Event {
         /// The group.
         group: GroupId,
         /// The user.
+        user: UserId,
+    },
+    /// `user`'s block list changed: every node forgets the copy it keeps (see `blocks`).
+    BlocksChanged {
+        /// The user who blocked or unblocked someone.
+        user: UserId,
+    },
+    /// `group`'s mutes changed: every node forgets the copy it keeps (see `blocks`).
+    MutesChanged {
+        /// The group.
+        group: GroupId,
+    },
+    /// `user`'s friend list changed: every node forgets the copy it keeps (see
+    /// `friendships`).
+    FriendsChanged {
+        /// The owner of the list.
+        user: UserId,
+    },
+    /// `user`'s role in `group` changed: every node forgets the role it keeps.
+    RoleChanged {
+        /// The group.
+        group: GroupId,
+        /// The member.
         user: UserId,
     },
     /// A plugin changed in the shared database: every node's plugin registry loads the
@@ -127,6 +170,8 @@ pub mod conformance {
             client_id: Some(format!("c{id}")),
             sent_at: 1_700_000_000_000 + id,
             read: false,
+            reply_to: None,
+            edited_at: None,
         }
     }
 
@@ -150,6 +195,18 @@ pub mod conformance {
             },
             Event::Removed { group: 5, user: 3 },
             Event::Revoked { user: 4 },
+            Event::Mentioned {
+                mention: crate::conversations::Mention {
+                    group: 5,
+                    message: 2,
+                    sender: 1,
+                },
+                users: vec![3, 4],
+            },
+            Event::BlocksChanged { user: 6 },
+            Event::MutesChanged { group: 5 },
+            Event::FriendsChanged { user: 6 },
+            Event::RoleChanged { group: 5, user: 3 },
             Event::Plugin {
                 name: "word-filter".to_owned(),
                 revision: 7,

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::ws::change_frames::Request;
 use crate::ws::protocol::{client_id_of, ClientFrame, Page, MAX_CLIENT_ID_CHARS};
 
 /// The frame limit the check parses with; fuzz inputs run past it.
@@ -31,8 +32,18 @@ pub fn client_frame(data: &[u8]) {
         }
     };
     match &frame {
-        ClientFrame::Send { to, client_id, .. } => {
+        ClientFrame::Send {
+            to,
+            client_id,
+            mentions,
+            ..
+        } => {
             check_id(*to);
+            assert!(
+                mentions.len() <= crate::conversations::MAX_MENTIONS,
+                "many mentions"
+            );
+            mentions.iter().for_each(|id| check_id(Some(*id)));
             if let Some(id) = client_id {
                 assert!(id.chars().count() <= MAX_CLIENT_ID_CHARS, "long client_id");
             }
@@ -53,6 +64,19 @@ pub fn client_frame(data: &[u8]) {
             assert!(!group, "an unread frame on a group socket");
             check_id(*to);
         }
+        ClientFrame::Change {
+            to,
+            request,
+            client_id,
+        } => {
+            check_id(*to);
+            check_id(request.id());
+            assert_eq!(
+                client_id_of(body).as_deref(),
+                client_id.as_deref(),
+                "client_id_of reads another client_id than parse"
+            );
+        }
         ClientFrame::Renew { token } => {
             assert!(
                 !token.is_empty() && token.trim() == token,
@@ -66,6 +90,36 @@ pub fn client_frame(data: &[u8]) {
         Ok(&frame),
         "the frame written back as {written} reads differently"
     );
+}
+
+/// The fields of a change request (types 10–15).
+fn write_change(request: &Request, put: &mut impl FnMut(&str, Value)) {
+    let (kind, id) = match request {
+        Request::Edit { id, content } => {
+            put("content", content.as_str().into());
+            (10, Some(*id))
+        }
+        Request::Recall { id } => (11, Some(*id)),
+        Request::Hide { id } => (12, Some(*id)),
+        Request::React { id, emoji, on } => {
+            put("content", emoji.as_str().into());
+            if let Some(on) = on {
+                put("on", (*on).into());
+            }
+            (13, Some(*id))
+        }
+        Request::Receipt { id, delivered } => {
+            if *delivered {
+                put("content", "delivered".into());
+            }
+            (14, Some(*id))
+        }
+        Request::Typing => (15, None),
+    };
+    put("type", kind.into());
+    if let Some(id) = id {
+        put("id", id.into());
+    }
 }
 
 fn check_id(id: Option<i64>) {
@@ -85,9 +139,17 @@ fn write(frame: &ClientFrame) -> String {
             to,
             content,
             client_id,
+            reply_to,
+            mentions,
         } => {
             put("type", 1.into());
             put("content", content.as_str().into());
+            if !mentions.is_empty() {
+                put("mentions", mentions.clone().into());
+            }
+            if let Some(reply_to) = reply_to {
+                put("reply_to", (*reply_to).into());
+            }
             if let Some(to) = to {
                 put("to", (*to).into());
             }
@@ -109,6 +171,19 @@ fn write(frame: &ClientFrame) -> String {
             put("type", 3.into());
             if let Some(to) = to {
                 put("to", (*to).into());
+            }
+        }
+        ClientFrame::Change {
+            to,
+            request,
+            client_id,
+        } => {
+            write_change(request, &mut put);
+            if let Some(to) = to {
+                put("to", (*to).into());
+            }
+            if let Some(id) = client_id {
+                put("client_id", id.as_str().into());
             }
         }
         ClientFrame::Renew { token } => {

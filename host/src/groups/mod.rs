@@ -21,6 +21,7 @@ const LEAVE_BATCH: u32 = 100;
 pub mod bans;
 pub mod history;
 pub mod policy;
+mod roles;
 
 pub use bans::{Ban, BanView};
 pub use history::HistoryVisibility;
@@ -429,6 +430,7 @@ impl GroupService {
         {
             return Err(Error::NoGroup("that user is not a member of this group"));
         }
+        self.announce_role(group, target).await;
         Ok(())
     }
 
@@ -504,9 +506,14 @@ impl GroupService {
                         return Ok(());
                     }
                 };
-                self.store
+                let handed = self
+                    .store
                     .hand_off(group, user, successor, now_millis())
-                    .await?
+                    .await?;
+                if handed {
+                    self.announce_role(group, successor).await;
+                }
+                handed
             };
             if handed {
                 self.announce_removed(group, [user]).await;
@@ -531,6 +538,11 @@ impl GroupService {
             .role_of(group, user)
             .await?
             .ok_or(Error::NoGroup("that user is not a member of this group"))
+    }
+
+    /// The member's role in the group, or [`Error::NoGroup`] for a non-member.
+    pub async fn role_of(&self, group: GroupId, user: UserId) -> Result<Role> {
+        self.require_member(group, user).await
     }
 
     async fn require_member(&self, group: GroupId, user: UserId) -> Result<Role> {

@@ -1,11 +1,17 @@
 //! The message-filter seam: every message passes a chain of filters between being received
 //! and being stored. The plugins' filters make up the chain, which the hooks snapshot
 //! (`plugins::hooks`) holds beside the other chains; with no plugins it is empty.
+//!
+//! Besides its text a draft carries its context: whether it is a new message or an edit,
+//! and how its sender stands with where it goes ([`Relations`]). The relations take look-ups
+//! (kept in memory, but read from the store on a miss), so they are worked out only when a
+//! filter of the chain reads them ([`MessageFilter::reads_context`]).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::groups::Role;
 use crate::messages::Conversation;
 use crate::users::UserId;
 
@@ -20,6 +26,33 @@ pub struct Draft {
     pub content: String,
     /// Server time, unix milliseconds.
     pub sent_at: i64,
+    /// A new message or an edit.
+    pub kind: DraftKind,
+    /// How the sender stands with where the draft goes; `None` when no filter of the chain
+    /// reads it.
+    pub relations: Option<Relations>,
+}
+
+/// How a draft's sender stands with where it goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Relations {
+    /// In a private conversation: the sender and the recipient each have the other on their
+    /// friend list (one-sided entries do not count). Always false in a group.
+    pub friends: bool,
+    /// In a group: the sender's role there. `None` in a private conversation.
+    pub sender_role: Option<Role>,
+}
+
+/// Why a text is being filtered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DraftKind {
+    /// A new message.
+    Send,
+    /// A new text for a message already sent.
+    Edit {
+        /// The message being edited.
+        message_id: i64,
+    },
 }
 
 /// What a filter decides.
@@ -45,12 +78,18 @@ pub trait MessageFilter: Send + Sync {
     fn name(&self) -> &str;
     /// Decides about one message.
     async fn filter(&self, draft: &Draft) -> Verdict;
+    /// Whether it reads [`Draft::relations`], which are then worked out before the chain
+    /// runs.
+    fn reads_context(&self) -> bool {
+        false
+    }
 }
 
 /// Filters in order: rewrites compose, the first reject wins.
 #[derive(Clone, Default)]
 pub struct FilterChain {
     filters: Vec<Arc<dyn MessageFilter>>,
+    reads_context: bool,
 }
 
 impl std::fmt::Debug for FilterChain {
@@ -64,7 +103,16 @@ impl std::fmt::Debug for FilterChain {
 impl FilterChain {
     /// A chain of these filters, run in this order.
     pub fn new(filters: Vec<Arc<dyn MessageFilter>>) -> Self {
-        Self { filters }
+        let reads_context = filters.iter().any(|filter| filter.reads_context());
+        Self {
+            filters,
+            reads_context,
+        }
+    }
+
+    /// Whether a filter of the chain reads [`Draft::relations`].
+    pub fn reads_context(&self) -> bool {
+        self.reads_context
     }
 
     /// Runs the chain: `Ok(final text)` or the first rejection as `Err((code, reason))`.
@@ -131,6 +179,8 @@ mod tests {
             conversation: crate::messages::Conversation::direct(1, 2),
             content: text.to_owned(),
             sent_at: 0,
+            kind: DraftKind::Send,
+            relations: None,
         }
     }
 

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::groups::GroupId;
 use crate::users::UserId;
 
+pub mod changes;
 pub mod filter;
+pub mod search;
 pub mod service;
 pub mod writer;
 
@@ -67,6 +69,8 @@ pub struct NewMessage {
     pub client_id: Option<String>,
     /// Server time, unix milliseconds.
     pub sent_at: i64,
+    /// The message of the same conversation this one quotes.
+    pub reply_to: Option<i64>,
 }
 
 impl NewMessage {
@@ -81,6 +85,8 @@ impl NewMessage {
             client_id: self.client_id,
             sent_at: self.sent_at,
             read: false,
+            reply_to: self.reply_to,
+            edited_at: None,
         }
     }
 }
@@ -105,6 +111,12 @@ pub struct Message {
     /// Whether the receiver has read it: its id is at most their read cursor in the
     /// conversation (private messages; always false in a group).
     pub read: bool,
+    /// The message of the same conversation this one quotes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i64>,
+    /// When its text was last edited, unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<i64>,
 }
 
 /// The result of storing a message.

@@ -61,15 +61,24 @@ pub type Pending = Pin<Box<dyn Future<Output = std::result::Result<Sent, SendErr
 /// The chat service.
 #[derive(Clone)]
 pub struct ChatService {
-    store: Arc<dyn MessageStore>,
+    pub(super) store: Arc<dyn MessageStore>,
     writer: Writer,
     users: Arc<dyn UserStore>,
-    groups: GroupService,
+    pub(super) groups: GroupService,
     facts: Arc<Facts>,
     presence: Arc<dyn Presence>,
-    bus: Arc<dyn Bus>,
+    pub(super) bus: Arc<dyn Bus>,
+    /// Edits, recalls, hidings and reactions (none until [`ChatService::with_changes`]).
+    changes: Option<Arc<dyn crate::store::changes::ChangeStore>>,
+    /// How long after sending a sender may recall a message.
+    pub(super) recall_window: std::time::Duration,
     /// The hooks snapshot, whose filter chain every message passes.
     hooks: SharedHooks,
+    /// The blocks and mutes every message is checked against (none until
+    /// [`ChatService::with_blocks`]).
+    blocks: Option<crate::blocks::BlockService>,
+    /// Records the mentions of group messages (none until [`ChatService::with_mentions`]).
+    mentions: Option<crate::conversations::Mentions>,
     max_chars: usize,
     /// How long a history or unread query may take.
     store_timeout: std::time::Duration,
@@ -105,6 +114,10 @@ impl ChatService {
             presence,
             bus,
             hooks: SharedHooks::default(),
+            blocks: None,
+            mentions: None,
+            changes: None,
+            recall_window: std::time::Duration::from_secs(120),
             max_chars,
             store_timeout,
         }
@@ -114,6 +127,48 @@ impl ChatService {
     pub fn with_hooks(mut self, hooks: SharedHooks) -> Self {
         self.hooks = hooks;
         self
+    }
+
+    /// The service changing stored messages (edits, recalls, hidings, reactions) in
+    /// `changes`, the store beside its history.
+    pub fn with_changes(mut self, changes: Arc<dyn crate::store::changes::ChangeStore>) -> Self {
+        self.changes = Some(changes);
+        self
+    }
+
+    /// The store of message changes.
+    pub(super) fn changes(&self) -> Result<&Arc<dyn crate::store::changes::ChangeStore>> {
+        self.changes
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("this chat service has no change store").into())
+    }
+
+    /// The service letting senders recall their messages for `window` after sending.
+    pub fn with_recall_window(mut self, window: std::time::Duration) -> Self {
+        self.recall_window = window;
+        self
+    }
+
+    /// The service refusing messages between users who block each other, and from muted
+    /// group members.
+    pub fn with_blocks(mut self, blocks: crate::blocks::BlockService) -> Self {
+        self.blocks = Some(blocks);
+        self
+    }
+
+    /// The service recording and announcing the mentions of group messages.
+    pub fn with_mentions(mut self, mentions: crate::conversations::Mentions) -> Self {
+        self.mentions = Some(mentions);
+        self
+    }
+
+    /// `pending` (a group send), which also records its mentions of `users` once the
+    /// message is stored; as it was when mentions are not recorded.
+    pub fn mentioning(&self, pending: Pending, users: Vec<UserId>) -> Pending {
+        match &self.mentions {
+            Some(mentions) => mentions.after_stored(pending, users),
+            None => pending,
+        }
     }
 
     /// Replaces the filter chain of the hooks; messages already being filtered finish
@@ -157,9 +212,10 @@ impl ChatService {
         to: UserId,
         content: &str,
         client_id: Option<String>,
+        reply_to: Option<i64>,
         origin: Option<SocketRef>,
     ) -> std::result::Result<Sent, SendError> {
-        self.submit_direct(sender, to, content, client_id, origin)
+        self.submit_direct(sender, to, content, client_id, reply_to, origin)
             .await?
             .await
     }
@@ -173,6 +229,7 @@ impl ChatService {
         to: UserId,
         content: &str,
         client_id: Option<String>,
+        reply_to: Option<i64>,
         origin: Option<SocketRef>,
     ) -> std::result::Result<Pending, SendError> {
         self.check_length(content)?;
@@ -182,9 +239,12 @@ impl ChatService {
         if !self.user_exists(to).await? {
             return Err(Error::UserNotFound.into());
         }
+        if let Some(blocks) = &self.blocks {
+            blocks.check_pair(sender, to).await?;
+        }
         let conversation = Conversation::direct(sender, to);
         let commit = self
-            .submit(sender, conversation, Some(to), content, client_id, origin)
+            .submit(sender, conversation, content, client_id, reply_to, origin)
             .await?;
         let presence = self.presence.clone();
         Ok(Box::pin(async move {
@@ -209,9 +269,10 @@ impl ChatService {
         group: GroupId,
         content: &str,
         client_id: Option<String>,
+        reply_to: Option<i64>,
         origin: Option<SocketRef>,
     ) -> std::result::Result<Sent, SendError> {
-        self.submit_group(sender, group, content, client_id, origin)
+        self.submit_group(sender, group, content, client_id, reply_to, origin)
             .await?
             .await
     }
@@ -223,15 +284,19 @@ impl ChatService {
         group: GroupId,
         content: &str,
         client_id: Option<String>,
+        reply_to: Option<i64>,
         origin: Option<SocketRef>,
     ) -> std::result::Result<Pending, SendError> {
         self.check_length(content)?;
         if !self.groups.is_member(group, sender).await? {
             return Err(Error::NoGroup("not a member of this group").into());
         }
+        if let Some(blocks) = &self.blocks {
+            blocks.check_group(sender, group).await?;
+        }
         let conversation = Conversation::Group(group);
         let commit = self
-            .submit(sender, conversation, None, content, client_id, origin)
+            .submit(sender, conversation, content, client_id, reply_to, origin)
             .await?;
         Ok(Box::pin(async move {
             Ok(Sent {
@@ -247,13 +312,37 @@ impl ChatService {
         &self,
         sender: UserId,
         conversation: Conversation,
-        recipient: Option<UserId>,
         content: &str,
         client_id: Option<String>,
+        reply_to: Option<i64>,
         origin: Option<SocketRef>,
     ) -> std::result::Result<crate::messages::writer::Commit, SendError> {
+        if let Some(quoted) = reply_to {
+            // A reply quotes a message its sender can see, in the same conversation.
+            let scope = crate::messages::changes::Scope::Conversation(conversation);
+            self.visible(sender, scope, quoted)
+                .await
+                .map_err(|err| match err {
+                    Error::NotFound(_) => {
+                        Error::invalid("reply_to: no such message in this conversation")
+                    }
+                    other => other,
+                })?;
+        }
         let sent_at = now_millis();
-        let content = self.filter(sender, conversation, content, sent_at).await?;
+        let content = self
+            .filter(
+                sender,
+                conversation,
+                content,
+                sent_at,
+                crate::messages::filter::DraftKind::Send,
+            )
+            .await?;
+        let recipient = match conversation {
+            Conversation::Direct(a, b) => Some(if a == sender { b } else { a }),
+            Conversation::Group(_) => None,
+        };
         let message = NewMessage {
             conversation,
             sender,
@@ -261,6 +350,7 @@ impl ChatService {
             content,
             client_id,
             sent_at,
+            reply_to,
         };
         Ok(self.writer.submit(message, origin).await?)
     }
@@ -325,12 +415,14 @@ impl ChatService {
     }
 
     /// Up to `page` messages from the oldest unread by `reader` on, which are then marked
-    /// read, and whether more remain after them.
+    /// read, and whether more remain after them. The conversation's sockets other than
+    /// `origin` are told of the new read position.
     pub async fn take_unread(
         &self,
         conversation: Conversation,
         reader: UserId,
         page: u32,
+        origin: Option<SocketRef>,
     ) -> Result<(Vec<Message>, bool)> {
         self.bounded(async {
             let floor = self.history_floor(conversation, reader).await?;
@@ -342,7 +434,11 @@ impl ChatService {
             let more = unread.len() > page as usize;
             unread.truncate(page as usize);
             if let Some(last) = unread.last() {
-                self.store.mark_read(&conversation, reader, last.id).await?;
+                if self.store.mark_read(&conversation, reader, last.id).await? {
+                    // The sender sees the receipt, the reader's other devices the change.
+                    self.announce_read(conversation, reader, last.id, origin)
+                        .await;
+                }
             }
             // Marked read up to the page's end whatever is hidden, so the next page moves on.
             unread.retain(|m| m.id > floor);
@@ -351,7 +447,7 @@ impl ChatService {
         .await
     }
 
-    fn check_length(&self, content: &str) -> Result<()> {
+    pub(super) fn check_length(&self, content: &str) -> Result<()> {
         if content.is_empty() {
             return Err(Error::invalid("content is empty"));
         }
@@ -364,23 +460,46 @@ impl ChatService {
         Ok(())
     }
 
-    async fn filter(
+    /// Runs `content` through the filter chain: the text to store, or why not. `kind` says
+    /// whether it is a new message or an edit; the filters see it with the sender's
+    /// relations to where it goes, worked out only when a filter of the chain reads them.
+    pub(super) async fn filter(
         &self,
         sender: UserId,
         conversation: Conversation,
         content: &str,
         sent_at: i64,
+        kind: crate::messages::filter::DraftKind,
     ) -> std::result::Result<String, SendError> {
+        use crate::messages::filter::Relations;
         // Taken once: the message runs through one version of the chain from start to end.
         let hooks = self.hooks.load();
+        let filters = hooks.filters();
+        // Friend lists and roles are kept in memory (`Facts`): a look-up reads the store
+        // only the first time a node needs that list or role, and after it changed.
+        let relations = if filters.reads_context() {
+            Some(match conversation {
+                Conversation::Direct(low, high) => Relations {
+                    friends: self.facts.friends.mutual(low, high).await?,
+                    sender_role: None,
+                },
+                Conversation::Group(group) => Relations {
+                    friends: false,
+                    sender_role: self.groups.member_role(group, sender).await?,
+                },
+            })
+        } else {
+            None
+        };
         let draft = Draft {
             sender,
             conversation,
             content: content.to_owned(),
             sent_at,
+            kind,
+            relations,
         };
-        let content = hooks
-            .filters()
+        let content = filters
             .run(draft)
             .await
             .map_err(|(code, reason)| SendError::Rejected { code, reason })?;

@@ -307,6 +307,7 @@ mod tests {
             content: format!("message {n}"),
             client_id,
             sent_at: 1_700_000_000_000,
+            reply_to: None,
         }
     }
 

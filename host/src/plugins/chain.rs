@@ -14,7 +14,7 @@ use super::manifest::{Failure, Hook};
 use super::runtime::{wit, CallError, Loaded, Request, Response};
 use super::stats::{Counters, VerdictLog, VerdictRecord};
 use crate::groups::{Group, GroupPolicy, JoinDecision, Member, OwnerHandoff, Role, SeedPolicy};
-use crate::messages::filter::{Draft, MessageFilter, Verdict};
+use crate::messages::filter::{Draft, DraftKind, MessageFilter, Verdict};
 use crate::messages::Conversation;
 use crate::users::UserId;
 
@@ -202,6 +202,10 @@ impl MessageFilter for FilterRunner {
         &self.runner.name
     }
 
+    fn reads_context(&self) -> bool {
+        self.runner.loaded.reads_context()
+    }
+
     async fn filter(&self, draft: &Draft) -> Verdict {
         let runner = &self.runner;
         let hook = Hook::FilterMessage;
@@ -218,6 +222,7 @@ impl MessageFilter for FilterRunner {
             content: draft.content.clone(),
             sent_at: draft.sent_at,
         };
+        let context = filter_context(draft);
         let failed = || match runner.failure {
             Failure::Open => Verdict::Allow,
             Failure::Closed => Verdict::Reject {
@@ -229,7 +234,12 @@ impl MessageFilter for FilterRunner {
             },
         };
         let answer = runner
-            .ask(hook, Request::Filter(message), sender, &draft.content)
+            .ask(
+                hook,
+                Request::Filter(message, context),
+                sender,
+                &draft.content,
+            )
             .await;
         match answer {
             Outcome::Answer(Response::Verdict(wit::Verdict::Allow)) => {
@@ -265,6 +275,27 @@ impl MessageFilter for FilterRunner {
             }
             Outcome::Answer(_) | Outcome::Failed => failed(),
         }
+    }
+}
+
+/// A draft's context as plugins see it (those built against 0.1 never do).
+fn filter_context(draft: &Draft) -> wit::FilterContext {
+    let relations = draft.relations.unwrap_or_default();
+    wit::FilterContext {
+        kind: match draft.kind {
+            DraftKind::Send => wit::DraftKind::Send,
+            DraftKind::Edit { message_id } => wit::DraftKind::Edit(message_id.max(0) as u64),
+        },
+        friends: relations.friends,
+        sender_role: relations.sender_role.map(wit_role),
+    }
+}
+
+fn wit_role(role: Role) -> wit::Role {
+    match role {
+        Role::Owner => wit::Role::Owner,
+        Role::Admin => wit::Role::Admin,
+        Role::Member => wit::Role::Member,
     }
 }
 
@@ -342,11 +373,7 @@ impl GroupPolicy for PluginGroupPolicy {
             .iter()
             .map(|m| wit::Member {
                 user: m.user.max(0) as u64,
-                role: match m.role {
-                    Role::Owner => wit::Role::Owner,
-                    Role::Admin => wit::Role::Admin,
-                    Role::Member => wit::Role::Member,
-                },
+                role: wit_role(m.role),
                 joined_at: m.joined_at,
             })
             .collect();

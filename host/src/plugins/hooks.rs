@@ -199,6 +199,8 @@ mod tests {
             conversation: Conversation::direct(1, 2),
             content: "hello".to_owned(),
             sent_at: 0,
+            kind: crate::messages::filter::DraftKind::Send,
+            relations: None,
         };
         let filtered = hooks
             .filters()

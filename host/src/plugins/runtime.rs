@@ -33,7 +33,8 @@ use super::kv::PluginKv;
 use super::manifest::{Hook, Limits};
 use crate::config::PluginsConfig;
 
-/// The bindings generated from the WIT in `plugin-sdk/wit`, the only copy.
+/// The bindings generated from the WIT in `plugin-sdk/wit`, the current interface (plugins
+/// built against older ones are called through `versions`).
 #[allow(unsafe_code, missing_docs, unreachable_pub, clippy::all)]
 pub mod bindings {
     wasmtime::component::bindgen!({
@@ -47,8 +48,9 @@ pub mod bindings {
 use bindings::confab::plugin::host as wit_host;
 pub use bindings::exports::confab::plugin::plugin as wit;
 
-/// The interface version this server speaks.
-pub const WIT_VERSION: &str = "0.1.2";
+pub use super::versions::WIT_VERSION;
+use super::versions::{self, Guest, Pre};
+
 /// The interface family a plugin must belong to.
 const WIT_PACKAGE: &str = "confab:plugin/";
 
@@ -116,6 +118,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(to_anyhow)?;
         wit_host::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)
             .map_err(to_anyhow)?;
+        versions::add_to_linker(&mut linker).map_err(to_anyhow)?;
         if let Some(dir) = &cache_dir {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the plugin cache {}", dir.display()))?;
@@ -146,7 +149,7 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| self.explain(&component, e))?;
-        let pre = bindings::ConfabPluginPre::new(pre).map_err(|e| self.explain(&component, e))?;
+        let pre = Pre::new(pre).map_err(|e| self.explain(&component, e))?;
         let loaded = Loaded {
             sha256,
             hooks: Vec::new(),
@@ -214,10 +217,11 @@ impl Runtime {
             .iter()
             .filter_map(|name| name.strip_prefix(WIT_PACKAGE))
             .filter_map(|rest| rest.split_once('@').map(|(_, version)| version))
-            .find(|version| !compatible(version));
+            .find(|version| !versions::compatible(version));
         match ours {
             Some(version) => format!(
-                "built against confab:plugin@{version}; this server speaks {WIT_VERSION} and loads 0.1.x plugins"
+                "built against confab:plugin@{version}; {}",
+                versions::loads()
             ),
             None if !names.iter().any(|n| n.starts_with(WIT_PACKAGE)) => {
                 "not a Confab plugin: it neither imports nor exports confab:plugin".to_owned()
@@ -281,12 +285,6 @@ pub struct Inspection {
     pub imports: Vec<String>,
     /// Everything it exports.
     pub exports: Vec<String>,
-}
-
-/// Whether a plugin built against `version` of the interface can load here.
-fn compatible(version: &str) -> bool {
-    let ours = WIT_VERSION.rsplit_once('.').map(|(minor, _)| minor);
-    version.rsplit_once('.').map(|(minor, _)| minor) == ours
 }
 
 #[allow(unsafe_code)]
@@ -565,8 +563,9 @@ pub enum Request {
     Hooks,
     /// `check-config`.
     CheckConfig(String),
-    /// `filter-message`.
-    Filter(wit::Message),
+    /// `filter-message` (0.1 plugins) or `filter-in-context` (0.2): the message and its
+    /// context, which 0.1 plugins do not see.
+    Filter(wit::Message, wit::FilterContext),
     /// `on-join`.
     Join(wit::Group, u64, u32),
     /// `on-owner-leave`.
@@ -612,7 +611,7 @@ pub enum CallError {
 /// A live instance.
 struct Live {
     store: Store<CallState>,
-    plugin: bindings::ConfabPlugin,
+    plugin: Guest,
     calls: u64,
 }
 
@@ -622,7 +621,7 @@ pub struct Loaded {
     pub sha256: String,
     /// The hooks it says it implements.
     pub hooks: Vec<Hook>,
-    pre: bindings::ConfabPluginPre<CallState>,
+    pre: Pre,
     engine: Engine,
     limits: Limits,
     shared: Arc<PluginShared>,
@@ -665,6 +664,11 @@ impl Loaded {
         self.limits
     }
 
+    /// Whether its filter reads the message's context: built against 0.2 or later.
+    pub fn reads_context(&self) -> bool {
+        self.pre.reads_context()
+    }
+
     async fn instantiate(&self) -> Result<Live, CallError> {
         let state = CallState {
             wasi: WasiCtx::builder().build(),
@@ -683,7 +687,7 @@ impl Loaded {
         store.set_epoch_deadline(1);
         let plugin = self
             .pre
-            .instantiate_async(&mut store)
+            .instantiate(&mut store)
             .await
             .map_err(|e| classify(&store, e, true))?;
         Ok(Live {
@@ -731,33 +735,7 @@ async fn run(live: &mut Live, request: Request, limits: Limits) -> wasmtime::Res
     store.data_mut().log_lines = 0;
     store.data_mut().clock = CallClock::start(limits.deadline());
     store.set_epoch_deadline(1);
-    let guest = live.plugin.confab_plugin_plugin();
-    Ok(match request {
-        Request::Hooks => {
-            let hooks = guest.call_hooks(&mut *store).await?;
-            let mut hooks: Vec<Hook> = hooks.into_iter().map(hook_from_wit).collect();
-            hooks.sort();
-            hooks.dedup();
-            Response::Hooks(hooks)
-        }
-        Request::CheckConfig(config) => {
-            Response::CheckConfig(guest.call_check_config(&mut *store, &config).await?)
-        }
-        Request::Filter(message) => {
-            Response::Verdict(guest.call_filter_message(&mut *store, &message).await?)
-        }
-        Request::Join(group, user, count) => {
-            Response::Join(guest.call_on_join(&mut *store, &group, user, count).await?)
-        }
-        Request::OwnerLeave(group, leaving, remaining) => Response::Handoff(
-            guest
-                .call_on_owner_leave(&mut *store, &group, leaving, &remaining)
-                .await?,
-        ),
-        Request::Upload(meta, head) => {
-            Response::Upload(guest.call_on_upload(&mut *store, &meta, &head).await?)
-        }
-    })
+    live.plugin.call(store, request).await
 }
 
 fn classify(store: &Store<CallState>, error: wasmtime::Error, instantiating: bool) -> CallError {
@@ -773,15 +751,6 @@ fn classify(store: &Store<CallState>, error: wasmtime::Error, instantiating: boo
         CallError::Instantiate(text)
     } else {
         CallError::Trap(text)
-    }
-}
-
-fn hook_from_wit(hook: wit::Hook) -> Hook {
-    match hook {
-        wit::Hook::FilterMessage => Hook::FilterMessage,
-        wit::Hook::OnJoin => Hook::OnJoin,
-        wit::Hook::OnOwnerLeave => Hook::OnOwnerLeave,
-        wit::Hook::OnUpload => Hook::OnUpload,
     }
 }
 

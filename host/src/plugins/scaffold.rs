@@ -62,15 +62,19 @@ impl Sdk {
     }
 }
 
+/// The SDK's version, which moves with the interface's minor version (a test holds it to
+/// `plugin-sdk/Cargo.toml`).
+const SDK_VERSION: &str = "0.2.0";
+
 /// The bundled SDK's own Cargo.toml. The SDK's manifest in the source tree inherits from
 /// Confab's workspace, which a copy cannot; a test holds the two to the same dependencies.
 fn bundled_sdk_manifest() -> String {
     format!(
-        r#"# The Confab plugin SDK, as shipped with confab {version}. Keep it beside the plugin,
-# or point the plugin at the published crate instead.
+        r#"# The Confab plugin SDK {sdk_version}, as shipped with confab {version}. Keep it beside the
+# plugin, or point the plugin at the published crate instead.
 [package]
 name = "confab-plugin-sdk"
-version = "{version}"
+version = "{sdk_version}"
 edition = "2021"
 license = "MIT OR Apache-2.0"
 description = "Write Confab plugins: message filters, group policies and upload guards as wasm components"
@@ -87,6 +91,7 @@ toml = {{ version = "0.8", optional = true }}
 wit-bindgen = {{ version = "0.61", default-features = false, features = ["macros", "realloc", "std"] }}
 "#,
         version = env!("CARGO_PKG_VERSION"),
+        sdk_version = SDK_VERSION,
     )
 }
 
@@ -580,7 +585,7 @@ mod tests {
         assert_eq!(bundled["features"], source["features"]);
         assert_eq!(
             bundled["package"]["version"].as_str(),
-            Some(env!("CARGO_PKG_VERSION"))
+            source["package"]["version"].as_str()
         );
     }
 }

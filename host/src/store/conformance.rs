@@ -38,6 +38,7 @@ pub async fn run(stores: &Stores) {
     bans_and_join_points(stores).await;
     upload_quotas(stores).await;
     concurrent_reservations(stores).await;
+    crate::store::block_conformance::run(stores).await;
 }
 
 async fn fresh_user(stores: &Stores, prefix: &str) -> User {
@@ -1164,6 +1165,7 @@ mod tests {
         run(&stores).await;
         delete_cascades(&sql, &stores).await;
         crate::store::message_conformance::run(&sql).await;
+        crate::store::change_conformance::run(&sql, &sql).await;
         // Migrations are idempotent.
         sql.migrate().await.expect("migrate again");
     }

@@ -21,6 +21,7 @@ fn draft(
         content: text.to_owned(),
         client_id: None,
         sent_at: at,
+        reply_to: None,
     }
 }
 

@@ -13,19 +13,30 @@ use crate::config::DatabaseConfig;
 use crate::error::Result;
 use crate::friends::Friend;
 use crate::groups::{Ban, Group, GroupId, HistoryVisibility, Member, NewGroup, Role};
+use crate::messages::search::{Hit, SearchQuery};
 use crate::messages::{Appended, Conversation, Message, NewMessage};
 use crate::uploads::Quota;
 use crate::users::{NewUser, ProfileChange, User, UserId};
 
+pub mod blocks;
+pub mod changes;
+pub mod conversations;
 pub mod journal;
 pub mod mongo;
 mod sql;
 
 #[cfg(any(test, feature = "conformance"))]
+pub mod block_conformance;
+#[cfg(any(test, feature = "conformance"))]
+pub mod change_conformance;
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conversation_conformance;
 #[cfg(any(test, feature = "conformance"))]
 pub mod message_conformance;
 
+pub use blocks::BlockStore;
 pub use journal::{LogLimits, LoggedMessages};
 pub use mongo::MongoMessages;
 pub use sql::{Dialect, SqlStore};
@@ -47,8 +58,9 @@ pub trait UserStore: Send + Sync {
     async fn update_profile(&self, id: UserId, change: ProfileChange) -> Result<User>;
     /// Increments the token version, revoking every token issued before.
     async fn bump_token_version(&self, id: UserId) -> Result<()>;
-    /// Deletes the user with their friendships, group memberships, refresh tokens and
-    /// verification codes. Returns false if there was no such user.
+    /// Deletes the user with their friendships, group memberships, refresh tokens,
+    /// verification codes, blocks (both ways) and mutes. Returns false if there was no such
+    /// user.
     async fn delete_user(&self, id: UserId) -> Result<bool>;
 }
 
@@ -198,10 +210,10 @@ pub trait GroupStore: Send + Sync {
         successor: UserId,
         now: i64,
     ) -> Result<bool>;
-    /// Dissolves the group, with its bans, if `owner` owns it and is its only member;
+    /// Dissolves the group, with its bans and mutes, if `owner` owns it and is its only member;
     /// false otherwise.
     async fn dissolve_if_alone(&self, group: GroupId, owner: UserId) -> Result<bool>;
-    /// Dissolves the group, with its bans, whoever is in it.
+    /// Dissolves the group, with its bans and mutes, whoever is in it.
     async fn dissolve(&self, group: GroupId) -> Result<()>;
 }
 
@@ -289,6 +301,15 @@ pub trait MessageStore: Send + Sync {
     }
 }
 
+/// Search of message text (see `messages::search` for what matches).
+#[async_trait]
+pub trait SearchStore: Send + Sync {
+    /// Up to `query.limit` messages in `query.scope` that hold every term of the query,
+    /// newest first, without those `query.viewer` deleted for themselves. Reads the
+    /// database as it is: callers settle the message history first.
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>>;
+}
+
 /// All stores of one deployment.
 #[derive(Clone)]
 pub struct Stores {
@@ -306,8 +327,16 @@ pub struct Stores {
     pub groups: Arc<dyn GroupStore>,
     /// Upload quotas.
     pub uploads: Arc<dyn UploadStore>,
+    /// Blocks between users and mutes in groups.
+    pub blocks: Arc<dyn BlockStore>,
     /// Message history.
     pub messages: Arc<dyn MessageStore>,
+    /// Edits, recalls, hidings and reactions of stored messages.
+    pub changes: Arc<dyn changes::ChangeStore>,
+    /// Conversation lists and group mentions, beside the message history.
+    pub conversations: Arc<dyn conversations::ConversationStore>,
+    /// Search of message text, over the same history as `messages`.
+    pub search: Arc<dyn SearchStore>,
     /// Plugins shared by the nodes of a cluster (used when the database can be shared).
     pub plugins: Arc<dyn crate::plugins::PluginStore>,
 }
@@ -330,7 +359,11 @@ impl Stores {
             friends: store.clone(),
             groups: store.clone(),
             uploads: store.clone(),
+            blocks: store.clone(),
             plugins: store.clone(),
+            changes: store.clone(),
+            conversations: store.clone(),
+            search: Arc::new(sql::SqlSearch::new(store.as_ref().clone())),
             messages: store,
         }
     }

@@ -395,6 +395,48 @@ impl Hub {
                     }
                 }
             }
+            Event::Change {
+                conversation,
+                audience,
+                change,
+                origin,
+            } => {
+                let skip = origin_here(origin);
+                let frame = crate::ws::change_frames::encode(*conversation, change);
+                match *conversation {
+                    crate::messages::Conversation::Direct(a, b) => {
+                        for (user, peer) in [(a, b), (b, a)] {
+                            if !audience.includes(user) {
+                                continue;
+                            }
+                            for id in reg.by_user.get(&user).into_iter().flatten() {
+                                if Some(*id) == skip {
+                                    continue;
+                                }
+                                if let Some(entry) = reg.sockets.get(id) {
+                                    if matches!(entry.kind, SocketKind::Inbox)
+                                        || entry.kind == SocketKind::Direct(peer)
+                                    {
+                                        push(entry, &frame);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    crate::messages::Conversation::Group(group) => {
+                        for id in reg.by_group.get(&group).into_iter().flatten() {
+                            if Some(*id) == skip {
+                                continue;
+                            }
+                            if let Some(entry) = reg.sockets.get(id) {
+                                if audience.includes(entry.user) {
+                                    push(entry, &frame);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             Event::Revoked { user } => {
                 for id in reg.by_user.get(user).into_iter().flatten() {
                     if let Some(entry) = reg.sockets.get(id) {
@@ -404,6 +446,25 @@ impl Hub {
             }
             // Plugin changes are for the plugin registry; no socket sees them.
             Event::Plugin { .. } => {}
+            Event::Mentioned { mention, users } => {
+                let frame = ServerFrame::Mentioned(mention).encode();
+                for user in users {
+                    let ids = reg.by_user.get(user).map(Vec::as_slice).unwrap_or_default();
+                    let entries = || ids.iter().filter_map(|id| reg.sockets.get(id));
+                    // A member with the group open on this node is reading it already.
+                    if entries().any(|e| e.kind == SocketKind::Group(mention.group)) {
+                        continue;
+                    }
+                    for entry in entries().filter(|e| e.kind == SocketKind::Inbox) {
+                        push(entry, &frame);
+                    }
+                }
+            }
+            // Block and mute changes are for the cached facts; a socket sees their effect
+            // when it next sends.
+            Event::BlocksChanged { .. } | Event::MutesChanged { .. } => {}
+            // Friend lists and roles are cached for the message filters' context.
+            Event::FriendsChanged { .. } | Event::RoleChanged { .. } => {}
             Event::Resync => {
                 for entry in reg.sockets.values() {
                     entry.kill.fire(
@@ -470,6 +531,8 @@ mod tests {
             client_id: None,
             sent_at: 0,
             read: false,
+            reply_to: None,
+            edited_at: None,
         }
     }
 

@@ -17,6 +17,7 @@ use crate::api::AppState;
 use crate::error::{Error, Result};
 use crate::users::Caller;
 
+pub mod change_frames;
 pub mod hub;
 pub mod limits;
 pub mod protocol;

@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::error::Code;
 use crate::messages::Message;
 use crate::users::UserId;
+use crate::ws::change_frames::Request;
 
 /// The longest `client_id` accepted, in characters.
 pub const MAX_CLIENT_ID_CHARS: usize = 128;
@@ -36,6 +37,19 @@ pub enum ClientFrame {
         /// The text.
         content: String,
         /// The client's own id for de-duplication.
+        client_id: Option<String>,
+        /// The message of the same conversation this one quotes.
+        reply_to: Option<i64>,
+        /// The group members the message mentions (see `conversations::mentions`).
+        mentions: Vec<UserId>,
+    },
+    /// Types 10–15: a change to a message, a receipt, or typing.
+    Change {
+        /// The peer, on an inbox socket (receipts and typing need one).
+        to: Option<UserId>,
+        /// What is asked.
+        request: crate::ws::change_frames::Request,
+        /// The client's own id, echoed in the answer.
         client_id: Option<String>,
     },
     /// Type 2: a page of history.
@@ -88,6 +102,14 @@ struct RawFrame {
     client_id: Option<Value>,
     #[serde(default)]
     before: Option<Value>,
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    on: Option<Value>,
+    #[serde(default)]
+    reply_to: Option<Value>,
+    #[serde(default)]
+    mentions: Option<Value>,
     // The seed's group `sender`: accepted and ignored (the sender is the token's user).
     #[serde(default)]
     #[allow(dead_code)]
@@ -136,9 +158,11 @@ impl ClientFrame {
         }
         let to = id_value(&raw.to, "to").map_err(BadFrame::new)?;
         let kinds = if group {
-            "1 send, 2 history, 9 renew"
+            "1 send, 2 history, 9 renew, 10 edit, 11 recall, 12 delete for me, 13 react, \
+             14 receipt, 15 typing"
         } else {
-            "1 send, 2 history, 3 unread, 9 renew"
+            "1 send, 2 history, 3 unread, 9 renew, 10 edit, 11 recall, 12 delete for me, \
+             13 react, 14 receipt, 15 typing"
         };
         match raw.kind {
             Some(1) => Self::send(&raw, to, client_id),
@@ -157,6 +181,11 @@ impl ClientFrame {
                 }),
                 _ => Err(BadFrame::new("content must hold the new access token")),
             },
+            Some(kind @ 10..=15) => Ok(ClientFrame::Change {
+                to,
+                request: change_request(kind, &raw)?,
+                client_id,
+            }),
             Some(other) => Err(BadFrame::new(format!("unknown type {other}: {kinds}"))),
             None => Err(BadFrame::new(format!("type is required: {kinds}"))),
         }
@@ -167,23 +196,65 @@ impl ClientFrame {
         to: Option<UserId>,
         client_id: Option<String>,
     ) -> Result<Self, BadFrame> {
+        let reply_to = id_value(&raw.reply_to, "reply_to").map_err(BadFrame::new)?;
+        let mentions =
+            crate::conversations::mentions::read(raw.mentions.as_ref()).map_err(BadFrame::new)?;
         match text_value(&raw.content, "content").map_err(BadFrame::new)? {
             Some(content) => Ok(ClientFrame::Send {
                 to,
                 content,
                 client_id,
+                reply_to,
+                mentions,
             }),
             None => Err(BadFrame::new("content is required")),
         }
     }
 
-    /// The client's id of a send frame.
+    /// The client's id of a send or change frame.
     pub fn client_id(&self) -> Option<&str> {
         match self {
-            ClientFrame::Send { client_id, .. } => client_id.as_deref(),
+            ClientFrame::Send { client_id, .. } | ClientFrame::Change { client_id, .. } => {
+                client_id.as_deref()
+            }
             _ => None,
         }
     }
+}
+
+/// The request of a frame of type 10 to 15.
+fn change_request(kind: i64, raw: &RawFrame) -> Result<Request, BadFrame> {
+    let id = || match id_value(&raw.id, "id").map_err(BadFrame::new)? {
+        Some(id) => Ok(id),
+        None => Err(BadFrame::new("id is required: the message's id")),
+    };
+    let content = || text_value(&raw.content, "content").map_err(BadFrame::new);
+    Ok(match kind {
+        10 => Request::Edit {
+            id: id()?,
+            content: content()?.ok_or_else(|| BadFrame::new("content is required"))?,
+        },
+        11 => Request::Recall { id: id()? },
+        12 => Request::Hide { id: id()? },
+        13 => Request::React {
+            id: id()?,
+            emoji: content()?.ok_or_else(|| BadFrame::new("content is required: the emoji"))?,
+            on: match &raw.on {
+                None | Some(Value::Null) => None,
+                Some(Value::Bool(on)) => Some(*on),
+                Some(_) => return Err(BadFrame::new("on must be true or false")),
+            },
+        },
+        14 => Request::Receipt {
+            id: id()?,
+            delivered: match content()?.as_deref() {
+                None | Some("read") => false,
+                Some("delivered") => true,
+                Some(_) => return Err(BadFrame::new("content must be \"read\" or \"delivered\"")),
+            },
+        },
+        _ => Request::Typing,
+    })
 }
 
 /// The `client_id` of a frame that may be malformed in other ways (for refusals during
@@ -281,6 +352,17 @@ pub enum ServerFrame<'a> {
         /// Its group.
         group: i64,
     },
+    /// A message of a history or unread listing, with its reactions.
+    Listed {
+        /// The message.
+        message: &'a Message,
+        /// Who reads it.
+        viewer: UserId,
+        /// Its reactions, if any.
+        reactions: Option<&'a crate::messages::changes::Tally>,
+    },
+    /// A group message mentions the inbox's user (50015).
+    Mentioned(&'a crate::conversations::Mention),
     /// The end of a history or unread listing (50003).
     End,
     /// An unread listing that stopped at its page: more remain, ask again (50002).
@@ -312,6 +394,14 @@ struct Plain<'a> {
     more: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires: Option<i64>,
+    /// On an ack: a plugin stored another text than the client sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rewritten: Option<bool>,
+    /// On an ack whose message was rewritten: the text stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stored: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender: Option<String>,
 }
 
 impl<'a> Plain<'a> {
@@ -331,6 +421,9 @@ impl<'a> Plain<'a> {
             client_id: None,
             more: None,
             expires: None,
+            rewritten: None,
+            stored: None,
+            sender: None,
         }
     }
 }
@@ -345,6 +438,8 @@ struct DirectDelivery<'a> {
     to: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_to: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -355,6 +450,8 @@ struct HistoryEntry<'a> {
     read: bool,
     ts: i64,
     id: i64,
+    #[serde(flatten)]
+    extras: Extras,
 }
 
 #[derive(Serialize)]
@@ -364,6 +461,46 @@ struct GroupDelivery<'a> {
     timestamp: i64,
     group_id: i64,
     id: i64,
+    #[serde(flatten)]
+    extras: Extras,
+}
+
+/// What a message may carry beyond the seed's fields: all absent for a plain message.
+#[derive(Serialize, Default)]
+struct Extras {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_to: Option<i64>,
+    /// When it was last edited, unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    edited_at: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reactions: Vec<ReactionCount>,
+}
+
+/// One emoji on a message: how many put it there, and who (oldest first).
+#[derive(Serialize)]
+struct ReactionCount {
+    emoji: String,
+    count: usize,
+    users: Vec<String>,
+}
+
+impl Extras {
+    fn of(message: &Message, reactions: Option<&crate::messages::changes::Tally>) -> Self {
+        Self {
+            reply_to: message.reply_to,
+            edited_at: message.edited_at.map(|at| at / 1000),
+            reactions: reactions
+                .into_iter()
+                .flatten()
+                .map(|(emoji, users)| ReactionCount {
+                    emoji: emoji.clone(),
+                    count: users.len(),
+                    users: users.iter().map(ToString::to_string).collect(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The seed's text of the welcome frame.
@@ -374,10 +511,32 @@ const END: &str = "到底了";
 const MORE_UNREAD: &str = "more unread: send type 3 again";
 /// The answer to a renewed token.
 const RENEWED: &str = "token renewed";
+/// The notice of a mention.
+const MENTIONED: &str = "mentioned in group";
 
 impl ServerFrame<'_> {
     /// The frame as JSON text, ready to be written to any number of sockets.
     pub fn encode(&self) -> Utf8Bytes {
+        self.encode_noting(None)
+    }
+
+    /// An ack ([`ServerFrame::DirectAck`], [`ServerFrame::GroupAck`]) of a message whose
+    /// client sent `submitted`: when the stored text differs (a plugin rewrote it), the frame
+    /// also says `"rewritten": true` and carries the `stored` text. Otherwise, and for any
+    /// other frame, the usual encoding.
+    pub fn encode_ack(&self, submitted: &str) -> Utf8Bytes {
+        match *self {
+            ServerFrame::DirectAck { message, .. } | ServerFrame::GroupAck { message, .. }
+                if message.content != submitted =>
+            {
+                self.encode_noting(Some(&message.content))
+            }
+            _ => self.encode(),
+        }
+    }
+
+    /// The frame; an ack with `stored` says its message was rewritten to that text.
+    fn encode_noting(&self, stored: Option<&str>) -> Utf8Bytes {
         let json = match *self {
             ServerFrame::Welcome => to_json(&Plain::new(Code::WsOk, WELCOME)),
             ServerFrame::BadFrame(reason) => to_json(&Plain::new(Code::InvalidParams, reason)),
@@ -397,6 +556,7 @@ impl ServerFrame<'_> {
                 ts: message.sent_at / 1000,
                 to: message.recipient.map(|r| r.to_string()),
                 client_id: message.client_id.as_deref(),
+                reply_to: message.reply_to,
             }),
             ServerFrame::DirectHistory { message, viewer } => to_json(&HistoryEntry {
                 from: if message.sender == viewer {
@@ -410,6 +570,7 @@ impl ServerFrame<'_> {
                 read: message.read,
                 ts: message.sent_at / 1000,
                 id: message.id,
+                extras: Extras::of(message, None),
             }),
             ServerFrame::DirectAck { message, online } => {
                 let (code, text) = if online {
@@ -421,6 +582,8 @@ impl ServerFrame<'_> {
                     id: Some(message.id),
                     ts: Some(message.sent_at / 1000),
                     client_id: message.client_id.as_deref(),
+                    rewritten: stored.map(|_| true),
+                    stored,
                     ..Plain::new(code, text)
                 })
             }
@@ -430,13 +593,49 @@ impl ServerFrame<'_> {
                 timestamp: message.sent_at / 1000,
                 group_id: group,
                 id: message.id,
+                extras: Extras::of(message, None),
             }),
+            ServerFrame::Listed {
+                message,
+                viewer,
+                reactions,
+            } => match message.conversation {
+                crate::messages::Conversation::Group(group) => to_json(&GroupDelivery {
+                    sender: message.sender.to_string(),
+                    content: &message.content,
+                    timestamp: message.sent_at / 1000,
+                    group_id: group,
+                    id: message.id,
+                    extras: Extras::of(message, reactions),
+                }),
+                crate::messages::Conversation::Direct(..) => to_json(&HistoryEntry {
+                    from: if message.sender == viewer {
+                        "me"
+                    } else {
+                        "you"
+                    },
+                    code: 0,
+                    content: &message.content,
+                    read: message.read,
+                    ts: message.sent_at / 1000,
+                    id: message.id,
+                    extras: Extras::of(message, reactions),
+                }),
+            },
             ServerFrame::GroupAck { message, group } => to_json(&Plain {
                 id: Some(message.id),
                 timestamp: Some(message.sent_at / 1000),
                 group_id: Some(group),
                 client_id: message.client_id.as_deref(),
+                rewritten: stored.map(|_| true),
+                stored,
                 ..Plain::new(Code::WsOk, "发送成功")
+            }),
+            ServerFrame::Mentioned(mention) => to_json(&Plain {
+                id: Some(mention.message),
+                group_id: Some(mention.group),
+                sender: Some(mention.sender.to_string()),
+                ..Plain::new(Code::WsMention, MENTIONED)
             }),
             ServerFrame::End => to_json(&Plain::new(Code::WsEnd, END)),
             ServerFrame::MoreUnread => to_json(&Plain {
@@ -482,7 +681,9 @@ mod tests {
             Ok(ClientFrame::Send {
                 to: Some(7),
                 content: "hi".into(),
-                client_id: Some("c1".into())
+                client_id: Some("c1".into()),
+                reply_to: None,
+                mentions: vec![],
             })
         );
         assert_eq!(
@@ -490,7 +691,9 @@ mod tests {
             Ok(ClientFrame::Send {
                 to: None,
                 content: "hi".into(),
-                client_id: None
+                client_id: None,
+                reply_to: None,
+                mentions: vec![],
             })
         );
         assert_eq!(
@@ -566,6 +769,8 @@ mod tests {
             client_id: Some("c-9".to_owned()),
             sent_at: 1_700_000_123_456,
             read: false,
+            reply_to: None,
+            edited_at: None,
         }
     }
 
@@ -645,5 +850,40 @@ mod tests {
             json!({"from": "", "code": 50002, "content": "token renewed",
                    "expires": 1_800_000_000})
         );
+    }
+
+    #[test]
+    fn an_ack_says_when_a_plugin_stored_another_text() {
+        let m = message();
+        assert_eq!(
+            decoded_bytes(
+                ServerFrame::DirectAck {
+                    message: &m,
+                    online: true
+                }
+                .encode_ack("ni hao")
+            ),
+            json!({"from": "", "code": 50004, "content": "对方在线应答", "id": 12,
+                   "ts": 1_700_000_123, "client_id": "c-9", "rewritten": true,
+                   "stored": "你好 \"quoted\""})
+        );
+        assert_eq!(
+            decoded_bytes(
+                ServerFrame::GroupAck {
+                    message: &m,
+                    group: 5
+                }
+                .encode_ack("你好 \"quoted\"")
+            ),
+            decoded(ServerFrame::GroupAck {
+                message: &m,
+                group: 5
+            }),
+            "an unchanged text keeps the seed's shape"
+        );
+    }
+
+    fn decoded_bytes(frame: Utf8Bytes) -> Value {
+        serde_json::from_str(frame.as_str()).expect("valid JSON")
     }
 }

@@ -5,7 +5,12 @@
 //! across plugin instances, restarts of an instance and (with Redis) the server's nodes.
 //! When S writes to P, P's counter towards S is cleared (S has just replied to P), then S's
 //! counter towards P goes up by one; above `limit`, the message is refused. Group messages
-//! are never counted.
+//! are never counted, nor are edits of a message already sent.
+//!
+//! Friends are exempt by default (`exempt_friends`): when the server says the sender and the
+//! recipient are friends (each has the other on their friend list), the message is neither
+//! counted nor refused. A one-sided entry does not exempt anyone, so a sender cannot lift
+//! the rule by adding their target as a friend.
 //!
 //! Counters expire as in the seed: a counted message gives its counter 90 days from now,
 //! a refused one 30 days (so a refused sender may write again 30 days after their last
@@ -15,7 +20,9 @@
 
 use std::time::Duration;
 
-use confab_plugin_sdk::{config, kv, log, Conversation, Hook, Message, Plugin, UserId, Verdict};
+use confab_plugin_sdk::{
+    config, kv, log, Conversation, DraftKind, FilterContext, Hook, Message, Plugin, UserId, Verdict,
+};
 use serde::Deserialize;
 
 /// The plugin.
@@ -28,9 +35,9 @@ impl Plugin for StrangerLimit {
         config::parse::<Settings>(json)?.check()
     }
 
-    fn filter_message(message: Message) -> Verdict {
+    fn filter_in_context(message: Message, context: FilterContext) -> Verdict {
         match config::get::<Settings>() {
-            Ok(settings) => decide(&message, &settings, &mut HostCounters),
+            Ok(settings) => decide(&message, &context, &settings, &mut HostCounters),
             Err(error) => {
                 // Unreachable while the server applies only checked configurations; failing
                 // open matches the manifest.
@@ -60,6 +67,8 @@ struct Settings {
     code: u32,
     /// The reason a refused sender sees.
     reason: String,
+    /// Whether friends (each on the other's friend list) may write to each other freely.
+    exempt_friends: bool,
 }
 
 impl Default for Settings {
@@ -69,7 +78,8 @@ impl Default for Settings {
             counted_ttl_secs: COUNTED_TTL_SECS,
             refused_ttl_secs: REFUSED_TTL_SECS,
             code: 50006,
-            reason: "达到限制".to_owned(),
+            reason: REASON.to_owned(),
+            exempt_friends: true,
         }
     }
 }
@@ -93,6 +103,9 @@ impl Settings {
         ttl(self.refused_ttl_secs)
     }
 }
+
+/// The default reason, in English and in the seed's words.
+const REASON: &str = "limit reached: wait for a reply / 达到限制";
 
 /// The seed's expiry of a counter after a counted message: 90 days.
 const COUNTED_TTL_SECS: u64 = 90 * 24 * 60 * 60;
@@ -138,10 +151,19 @@ fn key(from: UserId, to: UserId) -> String {
 }
 
 /// Counts `message` and decides about it.
-fn decide(message: &Message, settings: &Settings, counters: &mut impl Counters) -> Verdict {
+fn decide(
+    message: &Message,
+    context: &FilterContext,
+    settings: &Settings,
+    counters: &mut impl Counters,
+) -> Verdict {
     let Conversation::Direct(peer) = message.conversation else {
         return Verdict::Allow;
     };
+    // An edit is not one more message; friends write freely unless the operator says not.
+    if matches!(context.kind, DraftKind::Edit(_)) || (settings.exempt_friends && context.friends) {
+        return Verdict::Allow;
+    }
     let sender = message.sender;
     // The sender answers whatever the peer sent: the peer may write freely again.
     counters.clear(&key(peer, sender));
@@ -200,22 +222,94 @@ mod tests {
         config::parse(json).expect("a valid configuration")
     }
 
+    /// A new message between users who are not friends.
+    fn stranger() -> FilterContext {
+        FilterContext {
+            kind: DraftKind::Send,
+            friends: false,
+            sender_role: None,
+        }
+    }
+
+    /// Decides about a new message between strangers.
+    fn count(message: &Message, settings: &Settings, counters: &mut MapCounters) -> Verdict {
+        decide(message, &stranger(), settings, counters)
+    }
+
+    #[test]
+    fn friends_write_freely_unless_the_operator_says_not() {
+        let friends = FilterContext {
+            friends: true,
+            ..stranger()
+        };
+        let settings = settings(r#"{"limit": 1}"#);
+        let mut counters = MapCounters::default();
+        for _ in 0..5 {
+            assert_eq!(
+                decide(&direct(1, 2), &friends, &settings, &mut counters),
+                Verdict::Allow
+            );
+        }
+        assert!(counters.0.is_empty(), "friends are not even counted");
+        let strict = self::settings(r#"{"limit": 1, "exempt_friends": false}"#);
+        assert_eq!(
+            decide(&direct(1, 2), &friends, &strict, &mut counters),
+            Verdict::Allow
+        );
+        assert!(matches!(
+            decide(&direct(1, 2), &friends, &strict, &mut counters),
+            Verdict::Reject(_)
+        ));
+    }
+
+    #[test]
+    fn edits_are_not_counted() {
+        let edit = FilterContext {
+            kind: DraftKind::Edit(42),
+            ..stranger()
+        };
+        let settings = settings(r#"{"limit": 1}"#);
+        let mut counters = MapCounters::default();
+        assert_eq!(
+            count(&direct(1, 2), &settings, &mut counters),
+            Verdict::Allow
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                decide(&direct(1, 2), &edit, &settings, &mut counters),
+                Verdict::Allow
+            );
+        }
+        assert!(matches!(
+            count(&direct(1, 2), &settings, &mut counters),
+            Verdict::Reject(_)
+        ));
+    }
+
+    #[test]
+    fn the_default_reason_is_english_and_the_seeds_chinese() {
+        assert_eq!(
+            Settings::default().reason,
+            "limit reached: wait for a reply / 达到限制"
+        );
+    }
+
     #[test]
     fn the_fourth_unanswered_message_is_refused() {
         let settings = settings("{}");
         let mut counters = MapCounters::default();
         for _ in 0..3 {
             assert_eq!(
-                decide(&direct(1, 2), &settings, &mut counters),
+                count(&direct(1, 2), &settings, &mut counters),
                 Verdict::Allow
             );
         }
         assert_eq!(
-            decide(&direct(1, 2), &settings, &mut counters),
-            Verdict::reject(50006, "达到限制")
+            count(&direct(1, 2), &settings, &mut counters),
+            Verdict::reject(50006, REASON)
         );
         assert!(matches!(
-            decide(&direct(1, 2), &settings, &mut counters),
+            count(&direct(1, 2), &settings, &mut counters),
             Verdict::Reject(_)
         ));
     }
@@ -225,20 +319,20 @@ mod tests {
         let settings = settings("{}");
         let mut counters = MapCounters::default();
         for _ in 0..4 {
-            decide(&direct(1, 2), &settings, &mut counters);
+            count(&direct(1, 2), &settings, &mut counters);
         }
         assert_eq!(
-            decide(&direct(2, 1), &settings, &mut counters),
+            count(&direct(2, 1), &settings, &mut counters),
             Verdict::Allow
         );
         for _ in 0..3 {
             assert_eq!(
-                decide(&direct(1, 2), &settings, &mut counters),
+                count(&direct(1, 2), &settings, &mut counters),
                 Verdict::Allow
             );
         }
         assert!(matches!(
-            decide(&direct(1, 2), &settings, &mut counters),
+            count(&direct(1, 2), &settings, &mut counters),
             Verdict::Reject(_)
         ));
     }
@@ -248,19 +342,19 @@ mod tests {
         let settings = settings(r#"{"limit": 1}"#);
         let mut counters = MapCounters::default();
         assert_eq!(
-            decide(&direct(1, 2), &settings, &mut counters),
+            count(&direct(1, 2), &settings, &mut counters),
             Verdict::Allow
         );
         assert_eq!(
-            decide(&direct(1, 3), &settings, &mut counters),
+            count(&direct(1, 3), &settings, &mut counters),
             Verdict::Allow
         );
         assert_eq!(
-            decide(&direct(3, 2), &settings, &mut counters),
+            count(&direct(3, 2), &settings, &mut counters),
             Verdict::Allow
         );
         assert!(matches!(
-            decide(&direct(1, 2), &settings, &mut counters),
+            count(&direct(1, 2), &settings, &mut counters),
             Verdict::Reject(_)
         ));
     }
@@ -274,7 +368,7 @@ mod tests {
             ..direct(1, 2)
         };
         for _ in 0..5 {
-            assert_eq!(decide(&group, &settings, &mut counters), Verdict::Allow);
+            assert_eq!(count(&group, &settings, &mut counters), Verdict::Allow);
         }
         assert!(counters.0.is_empty());
     }
@@ -284,12 +378,12 @@ mod tests {
         let settings = settings("{}");
         let mut counters = MapCounters::default();
         let days = |n: u64| Some(Duration::from_secs(n * 24 * 60 * 60));
-        decide(&direct(1, 2), &settings, &mut counters);
+        count(&direct(1, 2), &settings, &mut counters);
         assert_eq!(counters.0[&key(1, 2)], (1, days(90)));
-        decide(&direct(1, 2), &settings, &mut counters);
-        decide(&direct(1, 2), &settings, &mut counters);
+        count(&direct(1, 2), &settings, &mut counters);
+        count(&direct(1, 2), &settings, &mut counters);
         assert_eq!(counters.0[&key(1, 2)], (3, days(90)));
-        decide(&direct(1, 2), &settings, &mut counters);
+        count(&direct(1, 2), &settings, &mut counters);
         assert_eq!(counters.0[&key(1, 2)], (4, days(30)), "refused: 30 days");
     }
 
@@ -297,13 +391,13 @@ mod tests {
     fn expiries_can_change_and_zero_keeps_a_counter_until_a_reply() {
         let mut counters = MapCounters::default();
         let short = settings(r#"{"limit": 1, "counted_ttl_secs": 60, "refused_ttl_secs": 5}"#);
-        decide(&direct(1, 2), &short, &mut counters);
+        count(&direct(1, 2), &short, &mut counters);
         assert_eq!(counters.0[&key(1, 2)].1, Some(Duration::from_secs(60)));
-        decide(&direct(1, 2), &short, &mut counters);
+        count(&direct(1, 2), &short, &mut counters);
         assert_eq!(counters.0[&key(1, 2)].1, Some(Duration::from_secs(5)));
         let never = settings(r#"{"counted_ttl_secs": 0, "refused_ttl_secs": 0}"#);
-        decide(&direct(3, 4), &never, &mut counters);
-        decide(&direct(3, 4), &never, &mut counters);
+        count(&direct(3, 4), &never, &mut counters);
+        count(&direct(3, 4), &never, &mut counters);
         assert_eq!(counters.0[&key(3, 4)], (2, None));
         // The older name of the setting still reads.
         let old = settings(r#"{"window_secs": 60}"#);
@@ -314,9 +408,9 @@ mod tests {
     fn the_code_and_reason_can_change() {
         let settings = settings(r#"{"limit": 1, "code": 42, "reason": "wait for a reply"}"#);
         let mut counters = MapCounters::default();
-        decide(&direct(1, 2), &settings, &mut counters);
+        count(&direct(1, 2), &settings, &mut counters);
         assert_eq!(
-            decide(&direct(1, 2), &settings, &mut counters),
+            count(&direct(1, 2), &settings, &mut counters),
             Verdict::reject(42, "wait for a reply")
         );
     }

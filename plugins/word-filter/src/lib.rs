@@ -56,7 +56,7 @@ impl Default for Settings {
             words: vec!["badword".to_owned(), "spam".to_owned()],
             mode: Mode::Mask,
             code: 30013,
-            reason: "message contains a blocked word".to_owned(),
+            reason: "message contains a blocked word / 消息包含违禁词".to_owned(),
         }
     }
 }

@@ -218,6 +218,8 @@ mod tests {
             client_id: Some(format!("c{id}")),
             sent_at: 1_700_000_000_000 + id,
             read: false,
+            reply_to: None,
+            edited_at: None,
         }
     }
 

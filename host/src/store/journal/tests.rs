@@ -25,6 +25,7 @@ fn draft(sender: i64, text: &str, client_id: Option<&str>) -> NewMessage {
         content: text.to_owned(),
         client_id: client_id.map(str::to_owned),
         sent_at: 1_700_000_000_000,
+        reply_to: None,
     }
 }
 
@@ -43,10 +44,12 @@ async fn in_sqlite(sql: &SqlStore) -> Vec<Message> {
 async fn passes_the_message_store_suite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sql = sql(dir.path()).await;
-    let log = LoggedMessages::open(sql, &dir.path().join("log"), LogLimits::default())
+    let log = LoggedMessages::open(sql.clone(), &dir.path().join("log"), LogLimits::default())
         .await
         .expect("open");
     crate::store::message_conformance::run(&log).await;
+    // Changes go to SQLite once the log has settled.
+    crate::store::change_conformance::run(&log, &*sql).await;
 }
 
 #[tokio::test]

@@ -22,6 +22,10 @@ use mongodb::options::{ClientOptions, FindOptions, IndexOptions, ReturnDocument}
 use mongodb::{Client, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
+mod changes;
+mod conversations;
+mod search;
+
 use crate::error::{Error, Result};
 use crate::messages::{Appended, Conversation, Message, NewMessage};
 use crate::store::MessageStore;
@@ -87,6 +91,10 @@ struct StoredMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
     sent_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reply_to: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    edited_at: Option<i64>,
     // Documents stored before read cursors also carry a `read` flag, which is ignored.
     // Absent when retention is off, so the TTL index leaves the message alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +115,8 @@ impl StoredMessage {
             content: message.content,
             client_id: message.client_id,
             sent_at: message.sent_at,
+            reply_to: message.reply_to,
+            edited_at: None,
             expire_at,
         }
     }
@@ -128,6 +138,8 @@ impl StoredMessage {
             client_id: self.client_id,
             sent_at: self.sent_at,
             read: false,
+            reply_to: self.reply_to,
+            edited_at: self.edited_at,
         })
     }
 }
@@ -193,6 +205,7 @@ impl MongoMessages {
         };
         let prepare = async {
             store.create_indexes().await?;
+            store.create_mention_index().await?;
             store.flags_to_cursors().await?;
             store.seed_counter().await
         };
@@ -783,6 +796,7 @@ mod tests {
             content: "hi".to_owned(),
             client_id: client_id.map(str::to_owned),
             sent_at,
+            reply_to: None,
         }
     }
 

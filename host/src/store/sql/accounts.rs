@@ -263,6 +263,7 @@ impl UserStore for SqlStore {
         for table in [
             "group_members",
             "group_bans",
+            "group_mutes",
             "refresh_tokens",
             "email_codes",
             "upload_usage",
@@ -272,6 +273,11 @@ impl UserStore for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        sqlx::query("DELETE FROM user_blocks WHERE blocker_id = ? OR blocked_id = ?")
+            .bind(id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         let deleted = sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)

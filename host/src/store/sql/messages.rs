@@ -19,7 +19,7 @@ use crate::users::UserId;
 mod read_cursors;
 
 #[derive(FromRow)]
-struct MessageRow {
+pub(super) struct MessageRow {
     id: i64,
     conv: String,
     sender: i64,
@@ -27,13 +27,24 @@ struct MessageRow {
     content: String,
     client_id: Option<String>,
     sent_at: i64,
+    reply_to: Option<i64>,
+    edited_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, conv, sender, recipient, content, client_id, sent_at";
+pub(super) const COLUMNS: &str =
+    "id, conv, sender, recipient, content, client_id, sent_at, reply_to, edited_at";
 
 impl MessageRow {
+    /// The message under the conversation its key names.
+    pub(super) fn into_stored(self) -> Result<Message> {
+        let conversation = Conversation::from_key(&self.conv).ok_or_else(|| {
+            anyhow::anyhow!("stored conversation key {:?} is malformed", self.conv)
+        })?;
+        Ok(self.into_message(conversation))
+    }
+
     /// The message, its `read` flag not yet set from the cursors.
-    fn into_message(self, conversation: Conversation) -> Message {
+    pub(super) fn into_message(self, conversation: Conversation) -> Message {
         Message {
             id: self.id,
             conversation,
@@ -43,6 +54,8 @@ impl MessageRow {
             client_id: self.client_id,
             sent_at: self.sent_at,
             read: false,
+            reply_to: self.reply_to,
+            edited_at: self.edited_at,
         }
     }
 }
@@ -220,6 +233,7 @@ fn bind_row(
     args.add(message.content.clone())?;
     args.add(message.client_id.clone())?;
     args.add(message.sent_at)?;
+    args.add(message.reply_to)?;
     Ok(())
 }
 
@@ -337,9 +351,10 @@ impl SqlStore {
         tx: &mut Transaction<'_, Any>,
         rows: &[&NewMessage],
     ) -> std::result::Result<Vec<i64>, sqlx::Error> {
-        let values = vec!["(?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
         let sql = format!(
-            "INSERT INTO messages (conv, sender, recipient, content, client_id, sent_at) \
+            "INSERT INTO messages (conv, sender, recipient, content, client_id, sent_at, \
+             reply_to) \
              VALUES {values}"
         );
         let mut args = AnyArguments::default();

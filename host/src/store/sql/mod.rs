@@ -17,11 +17,17 @@ use sqlx::{AnyPool, Executor};
 use crate::config::DatabaseConfig;
 
 mod accounts;
+mod blocks;
+mod changes;
+mod conversations;
 mod messages;
 mod plugins;
+mod search;
 mod social;
 mod stored;
 mod uploads;
+
+pub(crate) use search::SqlSearch;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");

@@ -542,7 +542,12 @@ impl GroupStore for SqlStore {
         if gone.rows_affected() != 1 {
             return Ok(false);
         }
-        for table in ["group_members", "group_bans"] {
+        for table in [
+            "group_members",
+            "group_bans",
+            "group_mutes",
+            "group_mute_all",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE group_id = ?"))
                 .bind(group)
                 .execute(&mut *tx)
@@ -554,7 +559,12 @@ impl GroupStore for SqlStore {
 
     async fn dissolve(&self, group: GroupId) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        for table in ["group_members", "group_bans"] {
+        for table in [
+            "group_members",
+            "group_bans",
+            "group_mutes",
+            "group_mute_all",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE group_id = ?"))
                 .bind(group)
                 .execute(&mut *tx)

@@ -12,7 +12,8 @@ use crate::messages::{Conversation, Message};
 use crate::users::UserId;
 
 /// The columns of a message the log writes and reads, in this order.
-const COLUMNS: &str = "id, conv, sender, recipient, content, client_id, sent_at";
+const COLUMNS: &str =
+    "id, conv, sender, recipient, content, client_id, sent_at, reply_to, edited_at";
 
 /// Rows per insert statement; a batch's remainder goes in power-of-two statements, so
 /// only a few statement texts are ever prepared.
@@ -27,6 +28,8 @@ struct Row {
     content: String,
     client_id: Option<String>,
     sent_at: i64,
+    reply_to: Option<i64>,
+    edited_at: Option<i64>,
     read_up_to: i64,
 }
 
@@ -65,7 +68,7 @@ impl SqlStore {
             };
             let (rows, after) = rest.split_at(take);
             rest = after;
-            let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
             let sql = format!(
                 "INSERT INTO messages ({COLUMNS}) VALUES {values} ON CONFLICT(id) DO NOTHING"
             );
@@ -116,6 +119,8 @@ impl SqlStore {
                         client_id: row.client_id,
                         sent_at: row.sent_at,
                         read: row.recipient.is_some() && row.id <= row.read_up_to,
+                        reply_to: row.reply_to,
+                        edited_at: row.edited_at,
                     },
                 );
             }
@@ -135,5 +140,7 @@ fn bind(
     args.add(m.content.clone())?;
     args.add(m.client_id.clone())?;
     args.add(m.sent_at)?;
+    args.add(m.reply_to)?;
+    args.add(m.edited_at)?;
     Ok(())
 }

@@ -26,13 +26,26 @@ impl Session {
                 to,
                 content,
                 client_id,
-            } => self.send(to, &content, client_id, bucket, me).await,
+                reply_to,
+                mentions,
+            } => {
+                if !group && !mentions.is_empty() {
+                    return ready(Reply::invalid("mentions are only for group messages"));
+                }
+                self.send(to, &content, client_id, reply_to, mentions, bucket, me)
+                    .await
+            }
+            ClientFrame::Change {
+                to,
+                request,
+                client_id,
+            } => self.change(to, request, client_id, bucket, me),
             ClientFrame::History { to, page } => match self.conversation(to) {
                 Ok(conversation) => self.history(conversation, page),
                 Err(reason) => ready(Reply::invalid(reason)),
             },
             ClientFrame::Unread { to } => match self.conversation(to) {
-                Ok(conversation) => self.unread(conversation),
+                Ok(conversation) => self.unread(conversation, me),
                 Err(reason) => ready(Reply::invalid(reason)),
             },
             ClientFrame::Renew { token } => self.renew(token),
@@ -71,7 +84,7 @@ impl Session {
         }
     }
 
-    fn conversation(&self, to: Option<UserId>) -> Result<Conversation, &'static str> {
+    pub(super) fn conversation(&self, to: Option<UserId>) -> Result<Conversation, &'static str> {
         match self.kind {
             SocketKind::Group(group) => Ok(Conversation::Group(group)),
             SocketKind::Inbox | SocketKind::Direct(_) => {
@@ -80,11 +93,15 @@ impl Session {
         }
     }
 
+    // The fields of a send frame, then the socket's limiter and its place in the cluster.
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
         to: Option<UserId>,
         content: &str,
         client_id: Option<String>,
+        reply_to: Option<i64>,
+        mentions: Vec<UserId>,
         bucket: &mut Bucket,
         me: SocketRef,
     ) -> Answer {
@@ -114,29 +131,32 @@ impl Session {
         }
         let user = self.user;
         let chat = &self.chat;
+        // The ack says so when a plugin stored another text than this.
+        let submitted = content.to_owned();
         match (self.kind, peer) {
             (SocketKind::Group(group), _) => {
                 let pending = chat
-                    .submit_group(user, group, content, client_id.clone(), Some(me))
-                    .await;
+                    .submit_group(user, group, content, client_id.clone(), reply_to, Some(me))
+                    .await
+                    .map(|pending| chat.mentioning(pending, mentions));
                 answer(pending, client_id, move |sent| {
                     ServerFrame::GroupAck {
                         message: &sent.message,
                         group,
                     }
-                    .encode()
+                    .encode_ack(&submitted)
                 })
             }
             (_, Some(peer)) => {
                 let pending = chat
-                    .submit_direct(user, peer, content, client_id.clone(), Some(me))
+                    .submit_direct(user, peer, content, client_id.clone(), reply_to, Some(me))
                     .await;
-                answer(pending, client_id, |sent| {
+                answer(pending, client_id, move |sent| {
                     ServerFrame::DirectAck {
                         message: &sent.message,
                         online: sent.recipient_online,
                     }
-                    .encode()
+                    .encode_ack(&submitted)
                 })
             }
             (_, None) => ready(Reply::invalid("a private frame needs a peer")),
@@ -151,12 +171,18 @@ impl Session {
                 Page::Before(id) => chat.history_before(conversation, viewer, id).await,
                 Page::AfterSecs(secs) => chat.history_after(conversation, viewer, secs).await,
             };
-            match result {
+            let decorated = match result {
                 Ok(page) => {
                     let full = page.len() as u32 >= HISTORY_PAGE;
+                    chat.decorate(viewer, page).await.map(|d| (d, full))
+                }
+                Err(err) => Err(err),
+            };
+            match decorated {
+                Ok(((page, reactions), full)) => {
                     let mut frames: Vec<Utf8Bytes> = page
                         .iter()
-                        .map(|m| listed(m, conversation, viewer))
+                        .map(|m| listed(m, viewer, reactions.get(&m.id)))
                         .collect();
                     // A page that is not full has no more messages after it.
                     if !full {
@@ -169,16 +195,20 @@ impl Session {
         })
     }
 
-    fn unread(&self, conversation: Conversation) -> Answer {
+    fn unread(&self, conversation: Conversation, me: SocketRef) -> Answer {
         let chat = self.chat.clone();
         let viewer = self.user;
         let page = self.limits.unread_page;
         Box::pin(async move {
-            match chat.take_unread(conversation, viewer, page).await {
-                Ok((unread, more)) => {
+            let taken = match chat.take_unread(conversation, viewer, page, Some(me)).await {
+                Ok((unread, more)) => chat.decorate(viewer, unread).await.map(|d| (d, more)),
+                Err(err) => Err(err),
+            };
+            match taken {
+                Ok(((unread, reactions), more)) => {
                     let mut frames: Vec<Utf8Bytes> = unread
                         .iter()
-                        .map(|m| listed(m, conversation, viewer))
+                        .map(|m| listed(m, viewer, reactions.get(&m.id)))
                         .collect();
                     frames.push(if more {
                         ServerFrame::MoreUnread.encode()
@@ -194,11 +224,17 @@ impl Session {
 }
 
 /// A message of a listing (history, unread), as the conversation's kind shows it.
-fn listed(message: &Message, conversation: Conversation, viewer: UserId) -> Utf8Bytes {
-    match conversation {
-        Conversation::Group(group) => ServerFrame::Group { message, group }.encode(),
-        Conversation::Direct(..) => ServerFrame::DirectHistory { message, viewer }.encode(),
+fn listed(
+    message: &Message,
+    viewer: UserId,
+    reactions: Option<&crate::messages::changes::Tally>,
+) -> Utf8Bytes {
+    ServerFrame::Listed {
+        message,
+        viewer,
+        reactions,
     }
+    .encode()
 }
 
 /// The answer to a send: the ack once stored, or why not.
@@ -237,7 +273,7 @@ fn send_refusal(err: SendError, client_id: Option<&str>) -> Reply {
 }
 
 /// An error frame for a host error; an internal one is logged here, once, with its cause.
-fn refusal(err: &Error, client_id: Option<&str>) -> Utf8Bytes {
+pub(super) fn refusal(err: &Error, client_id: Option<&str>) -> Utf8Bytes {
     if let Error::Internal(cause) = err {
         tracing::error!(error = format!("{cause:#}"), "a WebSocket frame failed");
     }

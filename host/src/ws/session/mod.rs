@@ -27,6 +27,7 @@ use crate::users::UserId;
 use crate::ws::hub::{Admission, Hub, QueueLimits, Registration, SocketKind};
 use crate::ws::protocol::{self, ServerFrame};
 
+mod changes;
 mod handle;
 #[cfg(test)]
 mod tests;
@@ -111,12 +112,14 @@ fn ready(reply: Reply) -> Answer {
     Box::pin(std::future::ready(reply))
 }
 
-/// A token bucket: `rate` per second on average, `burst` at once.
+/// A token bucket: `rate` per second on average, `burst` at once; and when the socket
+/// last passed on a typing notice.
 struct Bucket {
     tokens: f64,
     rate: f64,
     burst: f64,
     at: Instant,
+    typed: Option<Instant>,
 }
 
 impl Bucket {
@@ -126,7 +129,21 @@ impl Bucket {
             rate: f64::from(rate),
             burst: f64::from(burst),
             at: Instant::now(),
+            typed: None,
         }
+    }
+
+    /// Whether a typing notice may go out now: one per [`TYPING_EVERY`] per socket.
+    fn typing(&mut self) -> bool {
+        let now = Instant::now();
+        if self
+            .typed
+            .is_some_and(|at| now.duration_since(at) < TYPING_EVERY)
+        {
+            return false;
+        }
+        self.typed = Some(now);
+        true
     }
 
     fn take(&mut self) -> bool {
@@ -142,6 +159,9 @@ impl Bucket {
         }
     }
 }
+
+/// The least time between two typing notices a socket passes on; more are dropped.
+const TYPING_EVERY: Duration = Duration::from_secs(2);
 
 /// Most queued frames written before the socket is flushed.
 const WRITE_BATCH: usize = 64;

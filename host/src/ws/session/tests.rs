@@ -142,7 +142,8 @@ async fn world_with(open_gate: bool, batch: BatchLimits) -> World {
         bus.clone(),
         4000,
         batch,
-    );
+    )
+    .with_changes(stores.changes.clone());
     let hub = Hub::start(
         1,
         &bus,

@@ -215,6 +215,7 @@ mod tests {
             content: "once".to_owned(),
             client_id: Some("c-1".to_owned()),
             sent_at: 1_000,
+            reply_to: None,
         };
         let first = store.append(message.clone()).await.expect("append");
         assert!(!first.message.read);
