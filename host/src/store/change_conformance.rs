@@ -132,4 +132,26 @@ pub async fn run(history: &dyn MessageStore, changes: &dyn ChangeStore) {
         listed.iter().map(|m| m.id).collect::<Vec<_>>(),
         vec![reply.id]
     );
+    // A purge takes what hangs on the messages it deletes.
+    let old = history
+        .append(NewMessage {
+            sent_at: 5,
+            ..draft("ancient", None)
+        })
+        .await
+        .expect("append")
+        .message
+        .id;
+    history.settle().await.expect("settle");
+    let on_old = Reaction {
+        message: old,
+        user: b,
+        emoji: "👍".to_owned(),
+    };
+    assert!(changes.react(&on_old, true, 20).await.expect("react"));
+    assert!(changes.hide(b, old).await.expect("hide"));
+    assert!(history.purge_before(6).await.expect("purge") >= 1);
+    assert!(changes.message(old).await.expect("read").is_none());
+    assert!(changes.reactions(&[old]).await.expect("list").is_empty());
+    assert!(changes.hidden(b, &[old]).await.expect("hidden").is_empty());
 }

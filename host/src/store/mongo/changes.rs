@@ -23,6 +23,17 @@ impl MongoMessages {
     fn reaction_docs(&self) -> mongodb::Collection<Document> {
         self.database.collection("reactions")
     }
+
+    /// Deletes the reactions and hidings of these (deleted) messages.
+    pub(super) async fn purge_attachments(&self, ids: &[i64]) -> Result<()> {
+        for collection in [self.reaction_docs(), self.hidings()] {
+            collection
+                .delete_many(doc! { "message": { "$in": ids.to_vec() } })
+                .await
+                .map_err(anyhow::Error::from)?;
+        }
+        Ok(())
+    }
 }
 
 /// Inserts `document`; false when its `_id` is there already.

@@ -47,6 +47,9 @@ const COUNTER_ATTEMPTS: usize = 3;
 
 const MS_PER_DAY: i64 = 86_400_000;
 
+/// Messages deleted at a time by a purge.
+const PURGE_CHUNK: i64 = 10_000;
+
 /// Message history in a MongoDB database.
 #[derive(Debug, Clone)]
 pub struct MongoMessages {
@@ -775,12 +778,35 @@ impl MessageStore for MongoMessages {
     }
 
     async fn purge_before(&self, cutoff_ms: i64) -> Result<u64> {
-        let result = self
-            .messages
-            .delete_many(doc! { "sent_at": { "$lt": cutoff_ms } })
-            .await
-            .context("purging old messages")?;
-        Ok(result.deleted_count)
+        // In chunks, so what hangs on each deleted message (reactions, hidings) goes with
+        // it by id.
+        let mut purged = 0;
+        loop {
+            let ids: Vec<i64> = self
+                .messages
+                .clone_with_type::<Document>()
+                .find(doc! { "sent_at": { "$lt": cutoff_ms } })
+                .projection(doc! { "_id": 1 })
+                .limit(PURGE_CHUNK)
+                .await
+                .context("finding old messages")?
+                .try_collect::<Vec<Document>>()
+                .await
+                .context("finding old messages")?
+                .iter()
+                .filter_map(|d| as_i64(d.get("_id")))
+                .collect();
+            if ids.is_empty() {
+                return Ok(purged);
+            }
+            let result = self
+                .messages
+                .delete_many(doc! { "_id": { "$in": ids.clone() } })
+                .await
+                .context("purging old messages")?;
+            purged += result.deleted_count;
+            self.purge_attachments(&ids).await?;
+        }
     }
 }
 

@@ -517,10 +517,23 @@ impl MessageStore for SqlStore {
     }
 
     async fn purge_before(&self, cutoff_ms: i64) -> Result<u64> {
+        let mut tx = self.write.begin().await?;
         let done = sqlx::query("DELETE FROM messages WHERE sent_at < ?")
             .bind(cutoff_ms)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await?;
+        if done.rows_affected() > 0 {
+            // What hangs on a purged message goes with it.
+            for table in ["reactions", "message_hidden", "mentions"] {
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE NOT EXISTS \
+                     (SELECT 1 FROM messages m WHERE m.id = {table}.message_id)"
+                ))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 }
