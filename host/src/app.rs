@@ -38,6 +38,8 @@ pub struct App {
     listener: TcpListener,
     state: AppState,
     stores: Stores,
+    /// Copies of the database for `POST /admin/backup`.
+    backups: crate::backup::Backups,
     addr: SocketAddr,
     retention_days: u32,
     connections: ConnectionLimits,
@@ -244,6 +246,26 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
         stores.messages.clone(),
         groups.clone(),
     );
+    // In a cluster every series is labelled with the node's name, as the plugins' are.
+    let port = config.server.listen.port();
+    let node =
+        (!config.cluster.redis_url.is_empty()).then(|| config.cluster.node_name_or_default(port));
+    let metrics = crate::metrics::Metrics::new(
+        node.as_deref(),
+        crate::metrics::Sources {
+            hub: hub.clone(),
+            store: chat.store_stats().clone(),
+            bus: bus.stats(),
+        },
+    );
+    if purpose == Purpose::Serve && config.metrics.token.is_empty() {
+        tracing::warn!("/metrics opens with the admin token, which is deprecated: set [metrics] token for scrapers");
+    }
+    let readiness = api::health::Readiness::new(
+        stores.users.clone(),
+        (!config.history.url.is_empty()).then(|| stores.messages.clone()),
+        config.plugins.enabled,
+    );
     let state = AppState {
         users,
         friends,
@@ -262,6 +284,12 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
         admin_token,
         throttles: api::throttle::Throttles::new(&config.throttle, &config.server.trusted_proxies),
         search,
+        audit: crate::audit::AuditLog::new(stores.audit.clone()),
+        metrics,
+        metrics_token: (!config.metrics.token.is_empty())
+            .then(|| config.metrics.token.as_str().into()),
+        origins: api::cors::parse_origins(&config.server.cors_origins)?,
+        readiness,
     };
     Ok((state, stores))
 }
@@ -279,6 +307,7 @@ impl App {
         Ok(Self {
             listener,
             state,
+            backups: crate::backup::Backups::new(&config, stores.messages.clone()),
             stores,
             addr,
             retention_days: config.chat.retention_days,
@@ -310,7 +339,8 @@ impl App {
         let janitor = tokio::spawn(janitor(self.stores.clone(), self.retention_days));
         let hub = self.state.hub.clone();
         let cluster = self.state.cluster.clone();
-        let router = api::router(self.state);
+        // The backup route settles the message history of this process's stores.
+        let router = api::router(self.state).layer(axum::Extension(self.backups));
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
         let signal_hub = hub.clone();
         // Every request carries the peer's address as `ConnectInfo` (the client address of

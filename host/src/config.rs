@@ -16,6 +16,9 @@ const ENV_PREFIX: &str = "CONFAB_";
 /// Environment variables with this prefix (after [`ENV_PREFIX`]) belong to the test
 /// suite, not to the server.
 const TEST_ENV_PREFIX: &str = "test_";
+/// `CONFAB_*` variables of the commands rather than the server's configuration
+/// (`CONFAB_CONFIG`, and `CONFAB_ADMIN_TOKEN` of `confab admin`), after [`ENV_PREFIX`].
+const COMMAND_VARIABLES: &[&str] = &["config", "admin_token"];
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -51,6 +54,8 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     /// The operator API under `/admin/` and `/metrics`.
     pub admin: AdminConfig,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsConfig,
 }
 
 /// `[server]`
@@ -77,6 +82,10 @@ pub struct ServerConfig {
     /// Least average rate of a request body, in bytes per second, once `body_timeout_secs`
     /// have passed; 0: only pauses count.
     pub body_min_bytes_per_sec: u64,
+    /// Seconds an answer may wait for the client to take more of it (a download the client
+    /// stopped reading); then the connection is closed. A slow reader that keeps reading is
+    /// never cut.
+    pub write_timeout_secs: u64,
     /// Most connections open at once, WebSockets included; further connections wait in the
     /// listen backlog until one closes.
     pub max_connections: usize,
@@ -85,6 +94,10 @@ pub struct ServerConfig {
     /// then fills the server's own bounded queue rather than the kernel's buffer, and the
     /// close frame that follows (1013) reaches it as soon as it reads again.
     pub unsent_bytes: u32,
+    /// Origins (`scheme://host[:port]`) whose browser pages may call the API and open
+    /// WebSockets, or `["*"]` for any. Empty: no CORS headers at all, and sockets are not
+    /// checked (see docs/security.md).
+    pub cors_origins: Vec<String>,
 }
 
 /// `[database]`
@@ -586,6 +599,28 @@ impl ThrottleConfig {
 pub struct LogConfig {
     /// A `tracing` filter such as `"info"` or `"confab=debug,info"`; `RUST_LOG` wins when set.
     pub filter: String,
+    /// `"text"` for people, or `"json"`: one object per line, for log collectors.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// The bearer token of `/metrics`, which opens nothing else. Empty: the admin token
+    /// opens `/metrics` (deprecated; set this). Set: only this token does.
+    pub token: String,
 }
 
 impl Default for ServerConfig {
@@ -599,8 +634,10 @@ impl Default for ServerConfig {
             keepalive_idle_secs: 30,
             body_timeout_secs: 20,
             body_min_bytes_per_sec: 500,
+            write_timeout_secs: 60,
             max_connections: 10_000,
             unsent_bytes: 128 * 1024,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -688,6 +725,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self {
             filter: "info".to_owned(),
+            format: LogFormat::Text,
         }
     }
 }
@@ -711,6 +749,7 @@ impl Default for Config {
             plugins: PluginsConfig::default(),
             throttle: ThrottleConfig::default(),
             admin: AdminConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -724,7 +763,7 @@ impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let env = Env::prefixed(ENV_PREFIX).split("__").filter(|key| {
             let key = key.as_str().to_ascii_lowercase();
-            key != "config" && !key.starts_with(TEST_ENV_PREFIX)
+            !COMMAND_VARIABLES.contains(&key.as_str()) && !key.starts_with(TEST_ENV_PREFIX)
         });
         Self::extract(Self::file_layer(file)?.merge(Environment::Process(env)))
     }
@@ -798,6 +837,9 @@ impl Config {
             anyhow::bail!(
                 "server.keepalive_idle_secs and server.body_timeout_secs must be between 1 and 3600"
             );
+        }
+        if !(1..=3600).contains(&server.write_timeout_secs) {
+            anyhow::bail!("server.write_timeout_secs must be between 1 and 3600");
         }
         if !(1..=1_000_000).contains(&server.max_connections) {
             anyhow::bail!("server.max_connections must be between 1 and 1000000");
@@ -895,6 +937,7 @@ impl Config {
             anyhow::bail!("database.max_connections must be positive");
         }
         self.throttle.validate()?;
+        crate::api::cors::parse_origins(&self.server.cors_origins)?;
         Ok(())
     }
 
@@ -920,6 +963,7 @@ impl Config {
         }
         mask(&mut shown.email.smtp.password);
         mask(&mut shown.admin.token);
+        mask(&mut shown.metrics.token);
         for url in [
             &mut shown.database.url,
             &mut shown.history.url,
@@ -944,6 +988,12 @@ impl Config {
             anyhow::bail!(
                 "admin.token is too weak: {admin} characters, at least {MIN_ADMIN_TOKEN_CHARS} are needed \
                  (leave it empty and one is generated in <data_dir>/secrets/admin.token)"
+            );
+        }
+        let metrics = self.metrics.token.chars().count();
+        if metrics > 0 && metrics < MIN_ADMIN_TOKEN_CHARS {
+            anyhow::bail!(
+                "metrics.token is too weak: {metrics} characters, at least {MIN_ADMIN_TOKEN_CHARS} are needed"
             );
         }
         Ok(())
@@ -1064,7 +1114,7 @@ fn env_key(name: &str) -> Option<String> {
         .trim()
         .to_ascii_lowercase()
         .replace("__", ".");
-    let ours = key != "config" && !key.starts_with(TEST_ENV_PREFIX);
+    let ours = !COMMAND_VARIABLES.contains(&key.as_str()) && !key.starts_with(TEST_ENV_PREFIX);
     (ours && !key.split('.').any(str::is_empty)).then_some(key)
 }
 
@@ -1297,6 +1347,8 @@ mod tests {
             ("body_timeout_secs", "0"),
             ("max_connections", "0"),
             ("unsent_bytes", "67108865"),
+            ("write_timeout_secs", "0"),
+            ("write_timeout_secs", "3601"),
         ] {
             let var = format!("CONFAB_SERVER__{}", key.to_ascii_uppercase());
             let err =

@@ -119,11 +119,13 @@ pub enum Code {
     Blocked,
     /// 30041: the sender is muted in the group.
     Muted,
+    /// 30050: the operator banned the account.
+    AccountBanned,
 }
 
 impl Code {
     /// Every code, in table order (docs/api.md's table is checked against it by tests/e2e/docs.rs).
-    pub const ALL: [Code; 53] = [
+    pub const ALL: [Code; 54] = [
         Code::Ok,
         Code::PasswordChanged,
         Code::NotBound,
@@ -177,6 +179,7 @@ impl Code {
         Code::RecallExpired,
         Code::Blocked,
         Code::Muted,
+        Code::AccountBanned,
     ];
 
     /// The number sent on the wire.
@@ -235,6 +238,7 @@ impl Code {
             Code::RecallExpired => 30031,
             Code::Blocked => 30040,
             Code::Muted => 30041,
+            Code::AccountBanned => 30050,
         }
     }
 
@@ -294,6 +298,7 @@ impl Code {
             Code::RecallExpired => "消息已超过可撤回时间",
             Code::Blocked => "对方已将你拉黑或你已拉黑对方",
             Code::Muted => "你已被禁言",
+            Code::AccountBanned => "账号已被封禁",
         }
     }
 }
@@ -428,6 +433,9 @@ pub enum Error {
         /// When the mute ends, unix milliseconds.
         until: i64,
     },
+    /// The operator banned the account: no login, no token of it holds.
+    #[error("this account is banned by the operator")]
+    AccountBanned,
     /// The whole group is muted; only its owner and admins may send.
     #[error("this group is muted: only the owner and admins can send")]
     GroupMuted,
@@ -489,6 +497,7 @@ impl Error {
             Error::PolicyDenied(_) => Code::PluginRejected,
             Error::Blocked(_) => Code::Blocked,
             Error::Muted { .. } | Error::GroupMuted => Code::Muted,
+            Error::AccountBanned => Code::AccountBanned,
             Error::NotStored(_) | Error::TimedOut(_) => Code::Database,
             Error::Internal(_) => Code::Fail,
         }
@@ -500,6 +509,7 @@ impl Error {
         match self {
             Error::Invalid(_) => 400,
             Error::MissingToken | Error::InvalidToken(_) => 401,
+            Error::AccountBanned => 403,
             Error::BodyTimeout => 408,
             Error::BodyTooLarge { .. }
             | Error::UploadTooLarge { .. }

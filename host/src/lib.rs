@@ -8,6 +8,8 @@
 
 pub mod api;
 pub mod app;
+pub mod audit;
+pub mod backup;
 pub mod blocks;
 pub mod bus;
 pub mod config;
@@ -24,6 +26,7 @@ pub mod groups;
 pub mod images;
 pub mod mail;
 pub mod messages;
+pub mod metrics;
 pub mod plugins;
 pub mod presence;
 pub mod store;

@@ -1,4 +1,5 @@
-//! The `confab` command: serve, migrate, issue invite keys, write and check plugins.
+//! The `confab` command: serve, migrate, issue invite keys, back up and restore, write and
+//! check plugins.
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,8 @@ use clap::{Parser, Subcommand};
 use confab::plugins::manifest::Manifest;
 use confab::plugins::scaffold::{self, Sdk};
 use confab::{App, Config};
+
+mod admin_cli;
 
 /// A chat server whose behaviour operators change while it runs.
 #[derive(Debug, Parser)]
@@ -31,6 +34,27 @@ enum Command {
         #[arg(long, short = 'n', default_value_t = 1)]
         count: usize,
     },
+    /// Copy the SQLite database into FILE, consistently and with every acknowledged
+    /// message, whether the server runs or not.
+    Backup {
+        /// Where to write the copy.
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+        /// The running server's address (http://127.0.0.1:8080); by default server.listen.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Replace the SQLite database with a backup; refused while a server runs on the data
+    /// folder.
+    Restore {
+        /// The backup (a file written by `confab backup`).
+        file: PathBuf,
+        /// Replace an existing database (it is moved to <data_dir>/before-restore-<time>/).
+        #[arg(long)]
+        force: bool,
+    },
     /// Check the configuration (file and CONFAB_* variables) and print the effective one.
     Config {
         #[command(subcommand)]
@@ -41,6 +65,9 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Moderate a running server through its operator API: users, groups, messages and
+    /// the audit log (needs the admin token).
+    Admin(admin_cli::AdminArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,13 +117,15 @@ async fn main() -> anyhow::Result<()> {
     let command = match cli.command.unwrap_or(Command::Serve) {
         // Tools for plugin authors read no configuration and touch no data.
         Command::Plugin { command } => return plugin(command).await,
+        // A client of a running server: the configuration is read only for its token.
+        Command::Admin(args) => return admin_cli::run(args, cli.config.as_deref()).await,
         Command::Config {
             command: ConfigCommand::Check,
         } => return config_check(cli.config.as_deref()),
         other => other,
     };
     let config = Config::load(cli.config.as_deref())?;
-    confab::telemetry::init(&config.log.filter);
+    confab::telemetry::init(&config.log);
     match command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
@@ -114,7 +143,12 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Backup { file, force, url } => {
+            confab::backup::backup(&config, &file, force, url.as_deref()).await
+        }
+        Command::Restore { file, force } => confab::backup::restore(&config, &file, force).await,
         Command::Plugin { command } => plugin(command).await,
+        Command::Admin(args) => admin_cli::run(args, cli.config.as_deref()).await,
         Command::Config { .. } => config_check(cli.config.as_deref()),
     }
 }

@@ -11,7 +11,8 @@
 //! against the uploader's quotas (bytes per UTC day and in total), reserved in the store
 //! just before the file is placed and given back if placing fails, so only stored files
 //! count. An avatar passes the upload chain too ([`Uploads::screen_avatar`]); one replaced
-//! by a new one is deleted.
+//! by a new one is deleted. The name a file was uploaded under is kept beside it (cleaned,
+//! see [`names`]) to be offered again when it is downloaded ([`served`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +26,11 @@ use crate::plugins::chain::{UploadDecision, UploadInfo};
 use crate::plugins::hooks::SharedHooks;
 use crate::store::UploadStore;
 use crate::users::{now_millis, UserId};
+
+pub mod names;
+mod served;
+
+pub use served::ServedFile;
 
 /// Bytes of a file's start kept for type checks.
 pub const HEAD_BYTES: usize = 512;
@@ -71,21 +77,6 @@ impl Bucket {
             _ => None,
         }
     }
-}
-
-/// A stored file, opened to be served.
-#[derive(Debug)]
-pub struct ServedFile {
-    /// The open file.
-    pub file: tokio::fs::File,
-    /// Its length in bytes.
-    pub len: u64,
-    /// The content type its extension names (text with `charset=utf-8`); never sniffed
-    /// from its content.
-    pub content_type: String,
-    /// Whether a browser may show it in place (images, audio, video, PDF) rather than
-    /// download it.
-    pub inline: bool,
 }
 
 /// Extensions kept as they are; anything else is stored as `.bin`, so an uploaded page or
@@ -203,14 +194,18 @@ impl Uploads {
         let decision = hooks
             .check_upload(&UploadInfo::of(&file, user), &file.head)
             .await;
-        let extension = match decision {
+        let (extension, uploaded_as) = match decision {
             UploadDecision::Reject(reason) => return Err(Error::UploadRejected(reason)),
-            UploadDecision::Accept { name, content_type } => name
-                .as_deref()
-                .map(safe_extension)
-                .or_else(|| content_type.as_deref().and_then(extension_for_type)),
+            UploadDecision::Accept { name, content_type } => (
+                name.as_deref()
+                    .map(safe_extension)
+                    .or_else(|| content_type.as_deref().and_then(extension_for_type)),
+                // A plugin's new name is the name the file goes by from now on.
+                name.or_else(|| file.client_name.clone()),
+            ),
         };
-        self.place_upload(user, file, extension).await
+        self.place_upload(user, file, extension, uploaded_as.as_deref())
+            .await
     }
 
     /// Runs an avatar by `user` past the upload chain, which may refuse it
@@ -241,12 +236,13 @@ impl Uploads {
     /// Places a file from `POST /user/upload` by `user` (already within the cap) and
     /// returns its URL, if it fits in their quotas. It keeps `extension` (chosen by the
     /// upload chain, already allowlisted) or else the safe extension of the client's file
-    /// name.
+    /// name, and remembers `uploaded_as`, the name it came under, cleaned.
     async fn place_upload(
         &self,
         user: UserId,
         file: ReceivedFile,
         extension: Option<&'static str>,
+        uploaded_as: Option<&str>,
     ) -> Result<String> {
         if file.size == 0 {
             return Err(Error::invalid("the file is empty"));
@@ -258,7 +254,9 @@ impl Uploads {
         self.ledger
             .reserve_upload(user, size, day, self.quota)
             .await?;
-        let placed = self.place(file, Bucket::Data, extension).await;
+        let placed = self
+            .place_named(file, extension, uploaded_as.and_then(names::clean), user)
+            .await;
         if placed.is_err() {
             // Only stored files count.
             if let Err(err) = self.ledger.release_upload(user, size, day).await {
@@ -317,13 +315,33 @@ impl Uploads {
         Ok(extension)
     }
 
+    /// Places a file in the data bucket, its name saved first: a file is never served
+    /// without the name it came under (a name saved for a file that then failed to be
+    /// placed names nothing, and its random name never comes again).
+    async fn place_named(
+        &self,
+        file: ReceivedFile,
+        extension: &str,
+        uploaded_as: Option<String>,
+        user: UserId,
+    ) -> Result<String> {
+        let name = fresh_name(extension);
+        if let Some(uploaded_as) = uploaded_as {
+            self.ledger
+                .save_upload_name(&name, &uploaded_as, user, now_millis())
+                .await?;
+        }
+        self.place_as(file, Bucket::Data, name).await
+    }
+
     async fn place(&self, file: ReceivedFile, bucket: Bucket, extension: &str) -> Result<String> {
+        self.place_as(file, bucket, fresh_name(extension)).await
+    }
+
+    async fn place_as(&self, file: ReceivedFile, bucket: Bucket, name: String) -> Result<String> {
         if file.size == 0 {
             return Err(Error::invalid("the file is empty"));
         }
-        let mut id = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut id);
-        let name = format!("{}.{extension}", hex::encode(id));
         let target = self.root.join(bucket.dir_name()).join(&name);
         let temp = file.temp;
         tokio::task::spawn_blocking(move || temp.persist(&target))
@@ -333,36 +351,6 @@ impl Uploads {
                 Error::Internal(anyhow::Error::new(e.error).context("placing an upload"))
             })?;
         Ok(format!("/upload/{}/{name}", bucket.dir_name()))
-    }
-
-    /// Opens the file served at `/upload/<segment>/<name>`; [`Error::NotFound`] unless
-    /// the bucket exists, the name has the shape this module generates and the file is
-    /// there.
-    pub async fn open_served(&self, segment: &str, name: &str) -> Result<ServedFile> {
-        let not_found = || Error::NotFound("no such file");
-        let bucket = Bucket::from_segment(segment).ok_or_else(not_found)?;
-        let path = self.resolve(bucket, name).ok_or_else(not_found)?;
-        let file = tokio::fs::File::open(&path)
-            .await
-            .map_err(|_| not_found())?;
-        let len = file
-            .metadata()
-            .await
-            .map_err(|e| Error::Internal(anyhow::Error::new(e).context("reading file metadata")))?
-            .len();
-        let mime = mime_guess::from_path(&path).first_or_octet_stream();
-        let inline = matches!(mime.type_().as_str(), "image" | "audio" | "video")
-            || mime.essence_str() == "application/pdf";
-        let content_type = match mime.type_().as_str() {
-            "text" => format!("{}; charset=utf-8", mime.essence_str()),
-            _ => mime.essence_str().to_owned(),
-        };
-        Ok(ServedFile {
-            file,
-            len,
-            content_type,
-            inline,
-        })
     }
 
     /// The file behind a served name, if the name has the shape this module generates and
@@ -380,6 +368,13 @@ impl Uploads {
         let path = self.root.join(bucket.dir_name()).join(name);
         path.is_file().then_some(path)
     }
+}
+
+/// A fresh random name with `extension`.
+fn fresh_name(extension: &str) -> String {
+    let mut id = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut id);
+    format!("{}.{extension}", hex::encode(id))
 }
 
 /// The extension kept for a client's file name: a known-safe one in lower case, else `bin`.
@@ -433,6 +428,12 @@ mod tests {
         }
         async fn release_upload(&self, _: UserId, _: u64, _: i64) -> Result<()> {
             Ok(())
+        }
+        async fn save_upload_name(&self, _: &str, _: &str, _: UserId, _: i64) -> Result<()> {
+            Ok(())
+        }
+        async fn upload_name(&self, _: &str) -> Result<Option<String>> {
+            Ok(None)
         }
     }
 

@@ -1,5 +1,6 @@
 // The operator console: plugins with their live counters, their configuration, uploads,
-// invite keys and the verdict log, all through the /admin/ API and its bearer token.
+// invite keys, the verdict log and the audit log, all through the /admin/ API and its bearer
+// token. The name the operator gives goes with every request as X-Operator, for the audit log.
 //
 // The table is updated in place every two seconds rather than rebuilt, so a button that
 // has keyboard focus keeps it while the counters move.
@@ -7,13 +8,15 @@
 import { ApiError, announce, el, request } from './api.js';
 
 const TOKEN_KEY = 'confab.admin.token';
+const OPERATOR_KEY = 'confab.admin.operator';
 const REFRESH_MS = 2000;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   tokenView: $('token-view'), tokenForm: $('token-form'), token: $('token'),
   console: $('console-view'), forget: $('forget'), error: $('error'), status: $('status'),
-  updated: $('updated'), plugins: $('plugins'), verdicts: $('verdicts'),
+  updated: $('updated'), plugins: $('plugins'), verdicts: $('verdicts'), audit: $('audit'),
+  operator: $('operator'),
   configForm: $('config-form'), configPlugin: $('config-plugin'), configText: $('config-text'),
   configResult: $('config-result'), configLoad: $('config-load'),
   uploadForm: $('upload-form'), uploadResult: $('upload-result'),
@@ -29,7 +32,10 @@ function token() {
 
 async function admin(method, path, body) {
   try {
-    return await request(method, path, { token: token(), body });
+    const name = sessionStorage.getItem(OPERATOR_KEY) || '';
+    // Header values travel as bytes: a name outside ASCII is sent as UTF-8 by encoding it.
+    const headers = name ? { 'X-Operator': unescape(encodeURIComponent(name)) } : {};
+    return await request(method, path, { token: token(), body, headers });
   } catch (error) {
     if (error instanceof ApiError && (error.code === 30001 || error.code === 30002)) {
       lock('That is not the admin token.');
@@ -69,12 +75,14 @@ async function unlock() {
 }
 
 async function refresh() {
-  const [plugins, verdicts] = await Promise.all([
+  const [plugins, verdicts, audit] = await Promise.all([
     admin('GET', '/admin/plugins'),
     admin('GET', '/admin/verdicts?limit=50'),
+    admin('GET', '/admin/audit?limit=50'),
   ]);
   renderPlugins(plugins);
   renderVerdicts(verdicts);
+  renderAudit(audit);
   ui.updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
 }
 
@@ -180,6 +188,14 @@ function renderVerdicts(verdicts) {
   if (!verdicts.length) ui.verdicts.append(el('tr', {}, el('td', { colspan: 8, class: 'muted' }, 'No verdicts yet.')));
 }
 
+function renderAudit(entries) {
+  ui.audit.replaceChildren(...entries.map((e) => el('tr', {},
+    el('td', {}, new Date(e.at).toLocaleString()), el('td', {}, e.action), el('td', {}, e.target),
+    el('td', {}, e.actor || '–'), el('td', {}, e.address),
+    el('td', {}, el('code', {}, JSON.stringify(e.details))))));
+  if (!entries.length) ui.audit.append(el('tr', {}, el('td', { colspan: 6, class: 'muted' }, 'No operator action yet.')));
+}
+
 async function loadConfig() {
   const name = ui.configPlugin.value;
   if (!name) return;
@@ -254,6 +270,7 @@ async function invite(event) {
 ui.tokenForm.addEventListener('submit', (event) => {
   event.preventDefault();
   sessionStorage.setItem(TOKEN_KEY, ui.token.value.trim());
+  sessionStorage.setItem(OPERATOR_KEY, ui.operator.value.trim());
   ui.token.value = '';
   unlock();
 });

@@ -26,6 +26,7 @@ const CODE_TEXT = {
   30022: 'That action is not available here',
   30023: 'Already on your friend list',
   30024: 'Not on your friend list',
+  30050: 'Signing in is refused',
   50006: 'Refused by a limit',
 };
 

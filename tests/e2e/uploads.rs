@@ -75,7 +75,10 @@ async fn uploads_are_served_back_typed_and_never_sniffed() {
         .await
         .expect("get");
     assert_eq!(served.headers()["content-type"], "application/octet-stream");
-    assert_eq!(served.headers()["content-disposition"], "attachment");
+    assert_eq!(
+        served.headers()["content-disposition"],
+        "attachment; filename=\"evil.html.bin\""
+    );
     assert!(!app.data_dir.join("evil.html").exists());
 }
 

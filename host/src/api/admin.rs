@@ -1,22 +1,24 @@
-//! The operator API: `/admin/` (plugins, their configuration and verdicts, invite keys) and
-//! `/metrics`, all behind the admin bearer token.
+//! The operator API: `/admin/` (plugins, their configuration and verdicts, invite keys),
+//! behind the admin bearer token (`/metrics` has a token of its own, see `metrics.rs`).
 //!
 //! The admin token is not a user's JWT and no user token opens these routes: the check
-//! compares the header with the one configured token and nothing else. Every answer except
-//! the Prometheus text is the seed's envelope, failures included.
+//! compares the header with the one configured token and nothing else. Every answer is the
+//! seed's envelope, failures included.
 
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::api::auth::bearer;
 use crate::api::envelope::ok;
+use crate::api::operator::Operator;
 use crate::api::params::{json_type, multipart, multipart_error, read_capped, Params};
 use crate::api::AppState;
+use crate::audit::Action;
 use crate::error::{Error, Result};
 use crate::plugins::manifest::{valid_name, Manifest};
 use crate::plugins::Plugins;
@@ -29,9 +31,9 @@ const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
 /// Room for the multipart framing around the two parts.
 const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 /// Verdicts listed when the request names no `limit`.
-const DEFAULT_VERDICTS: i64 = 100;
+const DEFAULT_VERDICTS: u32 = 100;
 /// The most verdicts one request may list.
-const MAX_VERDICTS: i64 = 500;
+const MAX_VERDICTS: u32 = 500;
 /// The most invite keys one request may issue.
 const MAX_INVITES: i64 = 1000;
 
@@ -56,8 +58,9 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-/// Whether `given` is the admin token, in time that does not depend on where they differ.
-fn token_matches(expected: &str, given: &str) -> bool {
+/// Whether `given` is the expected token (the admin token, or the metrics token), in time
+/// that does not depend on where they differ.
+pub(super) fn token_matches(expected: &str, given: &str) -> bool {
     if expected.is_empty() {
         // An empty token would let an empty header in; the server always sets one.
         return false;
@@ -100,18 +103,28 @@ pub(super) async fn show(
 /// the manifest names. On failure the running version, if any, stays.
 pub(super) async fn install(
     State(plugins): State<Plugins>,
-    _admin: Admin,
+    operator: Operator,
     request: Request,
 ) -> Result<Response> {
     let upload = read_upload(request).await?;
     let view = plugins.install(&upload.manifest, upload.wasm).await?;
+    record_install(&operator, &view).await;
     Ok(ok(view))
+}
+
+/// Records an installed plugin, by the version and digest that now run.
+async fn record_install(operator: &Operator, view: &crate::plugins::view::PluginView) {
+    let details = serde_json::json!({ "version": view.version, "sha256": view.sha256 });
+    let target = format!("plugin:{}", view.name);
+    operator
+        .record(Action::PluginInstall, &target, details)
+        .await;
 }
 
 /// `PUT /admin/plugins/{name}`: like `POST /admin/plugins`, for a manifest naming `name`.
 pub(super) async fn replace(
     State(plugins): State<Plugins>,
-    _admin: Admin,
+    operator: Operator,
     Path(name): Path<String>,
     request: Request,
 ) -> Result<Response> {
@@ -125,44 +138,64 @@ pub(super) async fn replace(
         )));
     }
     let view = plugins.install(&upload.manifest, upload.wasm).await?;
+    record_install(&operator, &view).await;
     Ok(ok(view))
 }
 
 /// `DELETE /admin/plugins/{name}`: unloads the plugin and removes its files.
 pub(super) async fn remove(
     State(plugins): State<Plugins>,
-    _admin: Admin,
+    operator: Operator,
     Path(name): Path<String>,
 ) -> Result<Response> {
     plugins.remove(plugin_name(&name)?).await?;
+    let target = format!("plugin:{name}");
+    operator
+        .record(Action::PluginRemove, &target, serde_json::json!({}))
+        .await;
     Ok(ok(()))
 }
 
 /// `POST /admin/plugins/{name}/enable`.
 pub(super) async fn enable(
     State(plugins): State<Plugins>,
-    _admin: Admin,
+    operator: Operator,
     Path(name): Path<String>,
 ) -> Result<Response> {
-    Ok(ok(plugins.set_enabled(plugin_name(&name)?, true).await?))
+    let view = plugins.set_enabled(plugin_name(&name)?, true).await?;
+    let target = format!("plugin:{name}");
+    operator
+        .record(Action::PluginEnable, &target, serde_json::json!({}))
+        .await;
+    Ok(ok(view))
 }
 
 /// `POST /admin/plugins/{name}/disable`.
 pub(super) async fn disable(
     State(plugins): State<Plugins>,
-    _admin: Admin,
+    operator: Operator,
     Path(name): Path<String>,
 ) -> Result<Response> {
-    Ok(ok(plugins.set_enabled(plugin_name(&name)?, false).await?))
+    let view = plugins.set_enabled(plugin_name(&name)?, false).await?;
+    let target = format!("plugin:{name}");
+    operator
+        .record(Action::PluginDisable, &target, serde_json::json!({}))
+        .await;
+    Ok(ok(view))
 }
 
 /// `POST /admin/plugins/{name}/reload`: reads the plugin's files again.
 pub(super) async fn reload(
     State(plugins): State<Plugins>,
-    _admin: Admin,
+    operator: Operator,
     Path(name): Path<String>,
 ) -> Result<Response> {
-    Ok(ok(plugins.reload(plugin_name(&name)?).await?))
+    let view = plugins.reload(plugin_name(&name)?).await?;
+    let target = format!("plugin:{name}");
+    operator
+        .record(Action::PluginReload, &target, serde_json::json!({}))
+        .await;
+    Ok(ok(view))
 }
 
 /// `GET /admin/plugins/{name}/config`: the configuration as JSON.
@@ -178,7 +211,7 @@ pub(super) async fn config(
 /// first; if it refuses, its reason is shown and the old configuration stays.
 pub(super) async fn set_config(
     State(state): State<AppState>,
-    _admin: Admin,
+    operator: Operator,
     Path(name): Path<String>,
     request: Request,
 ) -> Result<Response> {
@@ -198,31 +231,49 @@ pub(super) async fn set_config(
             json_type(&config)
         )));
     }
-    Ok(ok(state.plugins.set_config(name, config).await?))
+    // The keys set, not their values: a configuration may hold a plugin's secrets.
+    let keys: Vec<String> = config
+        .as_object()
+        .map(|object| object.keys().cloned().collect())
+        .unwrap_or_default();
+    let view = state.plugins.set_config(name, config).await?;
+    let target = format!("plugin:{name}");
+    operator
+        .record(
+            Action::PluginConfig,
+            &target,
+            serde_json::json!({ "keys": keys }),
+        )
+        .await;
+    Ok(ok(view))
 }
 
-/// `GET /admin/verdicts?limit=&plugin=`: the newest rejections, rewrites and failures (in
-/// a cluster, of every node).
+/// `GET /admin/verdicts?limit=&after=&plugin=`: the newest rejections, rewrites and
+/// failures (in a cluster, of every node), newest first, paged: `after` is the
+/// `X-Next-After` of the page before (see [`crate::api::paging`]).
 pub(super) async fn verdicts(
     State(plugins): State<Plugins>,
     _admin: Admin,
     params: Params,
 ) -> Result<Response> {
-    let limit = params.int(&["limit"])?.unwrap_or(DEFAULT_VERDICTS);
-    if !(1..=MAX_VERDICTS).contains(&limit) {
-        return Err(Error::invalid(format!(
-            "limit must be between 1 and {MAX_VERDICTS}, not {limit}"
-        )));
-    }
+    use crate::api::paging::{with_next, Paging};
+    let paging = Paging::within(&params, DEFAULT_VERDICTS, MAX_VERDICTS)?;
     let plugin = params.text(&["plugin"])?.filter(|p| !p.is_empty());
-    let limit = usize::try_from(limit).expect("limit was checked to be positive");
-    Ok(ok(plugins.recent_verdicts(limit, plugin.as_deref()).await))
+    // Newest first: the next page holds the verdicts numbered below the cursor.
+    let before = Some(paging.after()).filter(|after| *after > 0);
+    let wanted = paging.store_page().limit as usize;
+    let numbered = plugins
+        .recent_verdicts(before, wanted, plugin.as_deref())
+        .await;
+    let (page, next) = paging.split(numbered, |(number, _)| *number);
+    let records: Vec<_> = page.into_iter().map(|(_, record)| record).collect();
+    Ok(with_next(ok(records), next))
 }
 
 /// `POST /admin/invites` with `count` (default 1): fresh single-use invite keys.
 pub(super) async fn invites(
     State(users): State<UserService>,
-    _admin: Admin,
+    operator: Operator,
     params: Params,
 ) -> Result<Response> {
     let count = params.int(&["count"])?.unwrap_or(1);
@@ -232,38 +283,13 @@ pub(super) async fn invites(
         )));
     }
     let count = usize::try_from(count).expect("count was checked to be positive");
-    Ok(ok(users.issue_invites(count).await?))
-}
-
-/// `GET /metrics`: Prometheus text for this node and its plugins (in a cluster labelled
-/// `node="<name>"`).
-pub(super) async fn metrics(State(state): State<AppState>, _admin: Admin) -> Response {
-    let mut out = format!(
-        "# HELP confab_build_info The version of the running server.\n\
-         # TYPE confab_build_info gauge\n\
-         confab_build_info{{version=\"{version}\"}} 1\n\
-         # HELP confab_websockets Open WebSocket sessions on this node.\n\
-         # TYPE confab_websockets gauge\n\
-         confab_websockets {sockets}\n",
-        version = env!("CARGO_PKG_VERSION"),
-        sockets = state.hub.len(),
-    );
-    out.push_str(
-        "# HELP confab_websocket_closes_total WebSocket sockets the server closed or refused, by close code (1008 policy or caps, 1013 slow reader or resync, 4001 token expired, 1001 shutdown or silence).\n\
-         # TYPE confab_websocket_closes_total counter\n",
-    );
-    for (code, count) in state.hub.closes() {
-        out.push_str(&format!(
-            "confab_websocket_closes_total{{code=\"{code}\"}} {count}\n"
-        ));
-    }
-    state.plugins.render_metrics(&mut out);
-    let mut response = out.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    response
+    let keys = users.issue_invites(count).await?;
+    // The count only: the keys themselves are credentials.
+    let details = serde_json::json!({ "count": count });
+    operator
+        .record(Action::InvitesIssue, "invites", details)
+        .await;
+    Ok(ok(keys))
 }
 
 /// The two parts of a plugin upload.

@@ -72,14 +72,24 @@ pub(super) async fn leave(
     Ok(ok(()))
 }
 
-/// `GET /group/members?group_id=`
+/// `GET /group/members?group_id=`: the whole list, earliest-joined first; with `limit` or
+/// `after`, pages by user id (see [`Paging::requested`]).
 pub(super) async fn members(
     State(groups): State<GroupService>,
     caller: Caller,
     params: Params,
 ) -> Result<Response> {
-    let list = groups.members(caller, params.id(&["group_id"])?).await?;
-    Ok(ok(list.iter().map(MemberView::from).collect::<Vec<_>>()))
+    let group = params.id(&["group_id"])?;
+    let paging = Paging::requested(&params)?;
+    let list = groups
+        .members(caller, group, paging.map(Paging::store_page))
+        .await?;
+    let (page, next) = match paging {
+        Some(paging) => paging.split(list, |m| m.user),
+        None => (list, None),
+    };
+    let views: Vec<MemberView> = page.iter().map(MemberView::from).collect();
+    Ok(with_next(ok(views), next))
 }
 
 /// `POST /group/role` (`group_id`, `user_id`, `role`: 2 admin or 0 member): owner only.
@@ -111,14 +121,24 @@ pub(super) async fn remove(
     Ok(ok(()))
 }
 
-/// `GET /group/bans?group_id=`: owner or admin.
+/// `GET /group/bans?group_id=`: owner or admin. The whole list, earliest first; with
+/// `limit` or `after`, pages by user id (see [`Paging::requested`]).
 pub(super) async fn bans(
     State(groups): State<GroupService>,
     caller: Caller,
     params: Params,
 ) -> Result<Response> {
-    let list = groups.bans(caller, params.id(&["group_id"])?).await?;
-    Ok(ok(list.iter().map(BanView::from).collect::<Vec<_>>()))
+    let group = params.id(&["group_id"])?;
+    let paging = Paging::requested(&params)?;
+    let list = groups
+        .bans(caller, group, paging.map(Paging::store_page))
+        .await?;
+    let (page, next) = match paging {
+        Some(paging) => paging.split(list, |b| b.user),
+        None => (list, None),
+    };
+    let views: Vec<BanView> = page.iter().map(BanView::from).collect();
+    Ok(with_next(ok(views), next))
 }
 
 /// `POST /group/unban` (`group_id`, `user_id`): owner or admin.

@@ -27,12 +27,20 @@ use crate::ws::Hub;
 use std::sync::Arc;
 
 mod admin;
+pub mod admin_client;
 pub mod auth;
+pub mod backup;
 mod blocks;
 mod conversations;
+pub mod cors;
 pub mod envelope;
 mod friends;
 mod groups;
+pub mod health;
+mod metrics;
+mod moderation;
+pub mod observe;
+mod operator;
 pub mod paging;
 pub mod params;
 mod readers;
@@ -83,6 +91,16 @@ pub struct AppState {
     pub throttles: throttle::Throttles,
     /// Message search.
     pub search: crate::messages::search::SearchService,
+    /// The audit log of operator actions.
+    pub audit: crate::audit::AuditLog,
+    /// This node's metrics (requests, sockets, messages, commits, bus).
+    pub metrics: crate::metrics::Metrics,
+    /// The bearer token of `/metrics` (`[metrics] token`); `None`: the admin token's.
+    pub metrics_token: Option<Arc<str>>,
+    /// Origins whose browser pages may call the API (`[server] cors_origins`).
+    pub origins: cors::Origins,
+    /// What `/readyz` checks.
+    pub readiness: health::Readiness,
 }
 
 /// The whole HTTP API.
@@ -95,9 +113,15 @@ pub fn router(state: AppState) -> Router {
         .route("/user/logout", post(users::logout))
         .route("/user/me", get(users::me))
         .route("/user/find", get(users::find).post(users::find))
-        .route("/user/delete", axum::routing::delete(users::delete).post(users::delete))
+        .route(
+            "/user/delete",
+            axum::routing::delete(users::delete).post(users::delete),
+        )
         .route("/user/emailCheck", post(users::email_check))
-        .route("/user/update", axum::routing::put(users::update).post(users::update))
+        .route(
+            "/user/update",
+            axum::routing::put(users::update).post(users::update),
+        )
         .route("/user/upload", post(uploads::upload))
         .route("/user/block", post(blocks::block))
         .route("/user/unblock", post(blocks::unblock))
@@ -106,12 +130,18 @@ pub fn router(state: AppState) -> Router {
         .route("/friend/add", post(friends::add))
         .route("/friend/list", get(friends::list))
         .route("/friend/presence", get(conversations::presence))
-        .route("/friend/delete", post(friends::delete).delete(friends::delete))
+        .route(
+            "/friend/delete",
+            post(friends::delete).delete(friends::delete),
+        )
         .route("/group/create", post(groups::create))
         .route("/group/join", post(groups::join))
         .route("/group/mine", get(groups::mine))
         .route("/group/joined", get(groups::joined))
-        .route("/group/delete", axum::routing::delete(groups::leave).post(groups::leave))
+        .route(
+            "/group/delete",
+            axum::routing::delete(groups::leave).post(groups::leave),
+        )
         .route("/group/members", get(groups::members))
         .route("/group/role", post(groups::set_role))
         .route("/group/remove", post(groups::remove))
@@ -133,9 +163,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/plugins", get(admin::list).post(admin::install))
         .route(
             "/admin/plugins/{name}",
-            get(admin::show)
-                .put(admin::replace)
-                .delete(admin::remove),
+            get(admin::show).put(admin::replace).delete(admin::remove),
         )
         .route("/admin/plugins/{name}/enable", post(admin::enable))
         .route("/admin/plugins/{name}/disable", post(admin::disable))
@@ -146,7 +174,27 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/verdicts", get(admin::verdicts))
         .route("/admin/invites", post(admin::invites))
-        .route("/metrics", get(admin::metrics))
+        .route("/admin/users", get(moderation::find_users))
+        .route(
+            "/admin/users/{id}",
+            get(moderation::show_user).delete(moderation::delete_user),
+        )
+        .route("/admin/users/{id}/ban", post(moderation::ban))
+        .route("/admin/users/{id}/unban", post(moderation::unban))
+        .route(
+            "/admin/groups/{id}",
+            axum::routing::delete(moderation::dissolve_group),
+        )
+        .route(
+            "/admin/messages/{id}",
+            axum::routing::delete(moderation::remove_message),
+        )
+        .route("/admin/audit", get(moderation::audit))
+        .route("/admin/backup", post(backup::take))
+        .route("/metrics", get(metrics::metrics))
+        // Probes, open to all and telling nothing but which check failed.
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         // The browser client and the operator console (host/web/, compiled in).
         .route("/", get(web::client))
         .route("/admin", get(web::console))
@@ -161,12 +209,20 @@ pub fn router(state: AppState) -> Router {
         // Bodies are capped by the parameter reader, which knows the right cap per part.
         .layer(DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::custom(panic_response))
+        // Preflights are answered here; without configured origins this adds nothing.
+        .layer(tower::util::option_layer(cors::layer(&state.origins)))
+        .layer(axum::middleware::from_fn_with_state(
+            state.origins.clone(),
+            cors::guard_socket_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            observe::record,
+        ))
+        .layer(axum::middleware::from_fn(observe::scope_request_id))
         .layer(
             TraceLayer::new_for_http()
-                // The path only: query strings of credential routes carry passwords.
-                .make_span_with(|req: &Request| {
-                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
-                })
+                .make_span_with(|req: &Request| observe::span(req))
                 .on_response(
                     tower_http::trace::DefaultOnResponse::new()
                         .level(Level::INFO)
@@ -174,6 +230,13 @@ pub fn router(state: AppState) -> Router {
                 )
                 .on_failure(tower_http::trace::DefaultOnFailure::new().level(Level::WARN)),
         )
+        // The request id first, so the span, the handler and the answer all have it.
+        .layer(observe::propagate_request_id())
+        .layer(observe::set_request_id())
+        .layer(axum::middleware::from_fn_with_state(
+            state.throttles.clone(),
+            observe::trust_request_id,
+        ))
         .with_state(state)
 }
 

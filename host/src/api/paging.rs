@@ -30,12 +30,24 @@ impl Paging {
     /// Reads `limit` (1 to [`MAX_PAGE`], default [`MAX_PAGE`]) and `after` (an id, 0 or
     /// more, default 0).
     pub(super) fn from_params(params: &Params) -> Result<Self> {
+        Self::within(params, MAX_PAGE, MAX_PAGE)
+    }
+
+    /// Reads `limit` and `after` when the request names either, for a list that answers
+    /// whole (in an order of its own) when it names neither.
+    pub(super) fn requested(params: &Params) -> Result<Option<Self>> {
+        let named = params.int(&["limit"])?.is_some() || params.int(&["after"])?.is_some();
+        named.then(|| Self::from_params(params)).transpose()
+    }
+
+    /// Reads `limit` (1 to `max`, default `default`) and `after` (0 or more, default 0).
+    pub(super) fn within(params: &Params, default: u32, max: u32) -> Result<Self> {
         let limit = match params.int(&["limit"])? {
-            None => MAX_PAGE,
-            Some(n) if (1..=i64::from(MAX_PAGE)).contains(&n) => n as u32,
+            None => default,
+            Some(n) if (1..=i64::from(max)).contains(&n) => n as u32,
             Some(n) => {
                 return Err(Error::invalid(format!(
-                    "limit must be between 1 and {MAX_PAGE}, not {n}"
+                    "limit must be between 1 and {max}, not {n}"
                 )))
             }
         };
@@ -45,6 +57,11 @@ impl Paging {
             Some(n) => return Err(Error::invalid(format!("after must be 0 or more, not {n}"))),
         };
         Ok(Self { after, limit })
+    }
+
+    /// The cursor the page starts after; 0: the start.
+    pub(super) fn after(self) -> i64 {
+        self.after
     }
 
     /// What to ask the store for: one entry more than the page, to know whether more remain.

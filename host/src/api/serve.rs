@@ -16,9 +16,13 @@
 //!   after that long at least `server.body_min_bytes_per_sec` on average. A body that
 //!   falls behind fails with [`BodyTimeout`], which the API answers with 408.
 //!
+//! - An answer the client stops reading (a download it never takes) may wait
+//!   `server.write_timeout_secs` for the client to take more of it; then the connection
+//!   is closed. A slow reader that keeps taking bytes is never cut.
+//!
 //! While a request is being handled, and once a WebSocket is upgraded, nothing here cuts
-//! the connection: handlers answer in their own time, and a socket is governed by its own
-//! pings and idle timeout (`chat.ping_interval_secs`, `chat.idle_timeout_secs`).
+//! the connection otherwise: handlers answer in their own time, and a socket is governed by
+//! its own pings and idle timeout (`chat.ping_interval_secs`, `chat.idle_timeout_secs`).
 //!
 //! hyper's own `header_read_timeout` runs from the moment a connection waits for a request,
 //! so it would be the keep-alive idle time as well; `Activity` keeps the two clocks apart.
@@ -59,6 +63,8 @@ pub struct ConnectionLimits {
     pub body_timeout: Duration,
     /// The least average rate of a request body after `body_timeout`; 0: no minimum.
     pub body_min_bytes_per_sec: u64,
+    /// The longest an answer may wait for the client to take more of it.
+    pub write_timeout: Duration,
     /// The most connections open at once.
     pub max_connections: usize,
     /// The most bytes the kernel holds unsent per connection; 0: the kernel's default.
@@ -73,6 +79,7 @@ impl ConnectionLimits {
             keepalive_idle: Duration::from_secs(server.keepalive_idle_secs),
             body_timeout: Duration::from_secs(server.body_timeout_secs),
             body_min_bytes_per_sec: server.body_min_bytes_per_sec,
+            write_timeout: Duration::from_secs(server.write_timeout_secs),
             max_connections: server.max_connections,
             unsent_bytes: server.unsent_bytes,
         }
@@ -262,6 +269,8 @@ struct Waiting {
     /// When the first byte of the next request arrived; on a new connection, its opening,
     /// so that the header deadline runs from the start.
     head_since: Option<Instant>,
+    /// Since when the client has taken none of an answer waiting to be written.
+    write_stalled_since: Option<Instant>,
 }
 
 impl Activity {
@@ -272,6 +281,7 @@ impl Activity {
                 busy: 0,
                 idle_since: now,
                 head_since: Some(now),
+                write_stalled_since: None,
             }),
             changed: Notify::new(),
             detached: AtomicBool::new(false),
@@ -282,12 +292,15 @@ impl Activity {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// When the connection is to be closed if no request has arrived by then; `None`
-    /// while a request is being handled.
+    /// When the connection is to be closed if no request has arrived by then; while a
+    /// request is being handled, if the client has not taken more of its answer by then
+    /// (`None` while nothing waits for the client).
     fn deadline(&self, limits: &ConnectionLimits) -> Option<Instant> {
         let state = self.state();
         if state.busy > 0 {
-            return None;
+            return state
+                .write_stalled_since
+                .map(|since| since + limits.write_timeout);
         }
         Some(match state.head_since {
             Some(first_byte) => first_byte + limits.header_timeout,
@@ -309,6 +322,39 @@ impl Activity {
     }
 }
 
+impl Activity {
+    /// The client takes no more bytes: the write clock starts, unless it runs already.
+    fn write_stalled(&self) {
+        if self.detached.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut state = self.state();
+        if state.write_stalled_since.is_none() {
+            state.write_stalled_since = Some(Instant::now());
+            drop(state);
+            self.changed.notify_one();
+        }
+    }
+
+    /// The client took bytes: the write clock stops. The connection's loop finds out when
+    /// the old deadline passes, so nobody needs waking.
+    fn write_moved(&self) {
+        if self.detached.load(Ordering::Relaxed) {
+            return;
+        }
+        self.state().write_stalled_since = None;
+    }
+
+    /// Reports what a write did to the write clock.
+    fn wrote<T>(&self, polled: &Poll<io::Result<T>>) {
+        match polled {
+            Poll::Pending => self.write_stalled(),
+            Poll::Ready(Ok(_)) => self.write_moved(),
+            Poll::Ready(Err(_)) => {}
+        }
+    }
+}
+
 /// A request in hand, from its headers until its answer has been written (or dropped).
 struct Busy(Arc<Activity>);
 
@@ -318,6 +364,7 @@ impl Busy {
             let mut state = activity.state();
             state.busy += 1;
             state.head_since = None;
+            state.write_stalled_since = None;
         }
         activity.changed.notify_one();
         Self(activity)
@@ -367,7 +414,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.tcp).poll_write(cx, buf);
+        self.activity.wrote(&polled);
+        polled
     }
 
     fn poll_write_vectored(
@@ -375,7 +424,9 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        self.activity.wrote(&polled);
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -573,6 +624,7 @@ mod tests {
             keepalive_idle: 60 * SECOND,
             body_timeout: 20 * SECOND,
             body_min_bytes_per_sec: 500,
+            write_timeout: 10 * SECOND,
             max_connections: 10,
             unsent_bytes: 0,
         }
@@ -611,6 +663,34 @@ mod tests {
             activity.deadline(&limits()),
             Some(Instant::now() + 60 * SECOND)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_may_wait_for_its_reader_for_the_write_timeout() {
+        let activity = Arc::new(Activity::new());
+        let busy = Busy::start(activity.clone());
+        // The client takes bytes, however slowly: no deadline.
+        activity.wrote(&Poll::Ready(Ok(1)));
+        assert_eq!(activity.deadline(&limits()), None);
+        // It takes none: the clock runs from the first refused write, not the last.
+        activity.wrote::<usize>(&Poll::Pending);
+        let stalled = Instant::now();
+        tokio::time::advance(3 * SECOND).await;
+        activity.wrote::<usize>(&Poll::Pending);
+        assert_eq!(activity.deadline(&limits()), Some(stalled + 10 * SECOND));
+        // It reads again: the clock stops.
+        activity.wrote(&Poll::Ready(Ok(1)));
+        assert_eq!(activity.deadline(&limits()), None);
+        // Answered: the keep-alive clock, whatever the last write did.
+        activity.wrote::<usize>(&Poll::Pending);
+        drop(busy);
+        assert_eq!(
+            activity.deadline(&limits()),
+            Some(Instant::now() + 60 * SECOND)
+        );
+        // A new request starts with no write clock.
+        let _busy = Busy::start(activity.clone());
+        assert_eq!(activity.deadline(&limits()), None);
     }
 
     #[test]

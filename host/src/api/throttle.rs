@@ -123,6 +123,16 @@ impl Throttles {
         &self.inner.email_check
     }
 
+    /// Whether the socket peer of a request with these extensions is a trusted proxy.
+    pub fn from_trusted_proxy(&self, extensions: &Extensions) -> bool {
+        extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|ConnectInfo(addr)| {
+                let peer = addr.ip().to_canonical();
+                self.inner.trusted.iter().any(|net| net.contains(&peer))
+            })
+    }
+
     /// The client address of a request with these extensions and headers.
     pub fn client_of(&self, extensions: &Extensions, headers: &HeaderMap) -> Result<ClientAddr> {
         let peer = extensions

@@ -4,6 +4,8 @@
 //! The embedded default is in-process ([`LocalBus`]); several nodes share a Redis bus
 //! (`bus::redis`). Nodes then deliver to their own sockets only.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -11,6 +13,7 @@ use tokio::sync::broadcast;
 use crate::error::Result;
 use crate::groups::GroupId;
 use crate::messages::Message;
+use crate::metrics::BusStats;
 use crate::users::UserId;
 
 pub mod redis;
@@ -122,18 +125,24 @@ pub trait Bus: Send + Sync {
     async fn publish(&self, event: Event) -> Result<()>;
     /// A receiver of every event published from now on.
     fn subscribe(&self) -> broadcast::Receiver<Event>;
+    /// What this node published and how late it heard others, when the bus counts.
+    fn stats(&self) -> Option<Arc<BusStats>> {
+        None
+    }
 }
 
 /// The in-process bus of a single node.
 #[derive(Debug, Clone)]
 pub struct LocalBus {
     tx: broadcast::Sender<Event>,
+    stats: Arc<BusStats>,
 }
 
 impl Default for LocalBus {
     fn default() -> Self {
         Self {
             tx: broadcast::channel(BUS_CAPACITY).0,
+            stats: Arc::default(),
         }
     }
 }
@@ -141,6 +150,7 @@ impl Default for LocalBus {
 #[async_trait]
 impl Bus for LocalBus {
     async fn publish(&self, event: Event) -> Result<()> {
+        self.stats.published();
         // No receiver just means no socket is open yet.
         let _ = self.tx.send(event);
         Ok(())
@@ -148,6 +158,10 @@ impl Bus for LocalBus {
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.tx.subscribe()
+    }
+
+    fn stats(&self) -> Option<Arc<BusStats>> {
+        Some(self.stats.clone())
     }
 }
 

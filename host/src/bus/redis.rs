@@ -30,6 +30,7 @@ use tokio::task::AbortHandle;
 
 use super::{Bus, Event, BUS_CAPACITY};
 use crate::error::Result;
+use crate::metrics::BusStats;
 
 /// Events waiting to be appended to the stream while Redis is away.
 pub const OUTBOX: usize = 65_536;
@@ -67,6 +68,7 @@ pub struct RedisBus {
     tx: broadcast::Sender<Event>,
     outbox: mpsc::Sender<String>,
     dropped: Arc<AtomicU64>,
+    stats: Arc<BusStats>,
     tasks: Vec<AbortHandle>,
 }
 
@@ -107,6 +109,7 @@ impl RedisBus {
         let (tx, _) = broadcast::channel(BUS_CAPACITY);
         let (outbox, pending) = mpsc::channel(OUTBOX);
         let dropped = Arc::new(AtomicU64::new(0));
+        let stats = Arc::new(BusStats::default());
         let read = tokio::spawn(read_loop(
             client,
             reader,
@@ -114,6 +117,7 @@ impl RedisBus {
             node,
             position,
             tx.clone(),
+            stats.clone(),
         ));
         let append = tokio::spawn(append_loop(writer, key, pending));
         Ok(Self {
@@ -121,6 +125,7 @@ impl RedisBus {
             tx,
             outbox,
             dropped,
+            stats,
             tasks: vec![read.abort_handle(), append.abort_handle()],
         })
     }
@@ -147,6 +152,7 @@ impl Bus for RedisBus {
             event: &event,
         })
         .context("encoding a bus event")?;
+        self.stats.published();
         // This node's sockets first: they never wait for Redis.
         let _ = self.tx.send(event);
         match self.outbox.try_send(entry) {
@@ -167,6 +173,10 @@ impl Bus for RedisBus {
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.tx.subscribe()
+    }
+
+    fn stats(&self) -> Option<Arc<BusStats>> {
+        Some(self.stats.clone())
     }
 }
 
@@ -277,6 +287,7 @@ async fn read_loop(
     node: u64,
     mut position: Position,
     tx: broadcast::Sender<Event>,
+    stats: Arc<BusStats>,
 ) {
     let mut backoff = MIN_BACKOFF;
     loop {
@@ -294,8 +305,12 @@ async fn read_loop(
             Ok(reply) => {
                 backoff = MIN_BACKOFF;
                 for (id, payload) in stream_entries(&reply) {
+                    if pass_on(&payload, node, &tx) {
+                        if let Some(lag) = since_appended(&id) {
+                            stats.lag.observe_duration(lag);
+                        }
+                    }
                     position.last = id;
-                    pass_on(&payload, node, &tx);
                 }
             }
             Err(err) => {
@@ -363,16 +378,31 @@ fn newer(a: &str, b: &str) -> bool {
     parse(a) > parse(b)
 }
 
-/// Passes on an entry appended by another node (this node delivered its own already).
-fn pass_on(payload: &[u8], node: u64, tx: &broadcast::Sender<Event>) {
+/// Passes on an entry appended by another node (this node delivered its own already);
+/// true when it was one.
+fn pass_on(payload: &[u8], node: u64, tx: &broadcast::Sender<Event>) -> bool {
     match serde_json::from_slice::<Incoming>(payload) {
-        Ok(incoming) if incoming.node == node => {}
+        Ok(incoming) if incoming.node == node => false,
         Ok(incoming) => {
             // No receiver just means no socket is open on this node.
             let _ = tx.send(incoming.event);
+            true
         }
-        Err(err) => tracing::warn!(error = %err, "skipping a malformed event on the Redis bus"),
+        Err(err) => {
+            tracing::warn!(error = %err, "skipping a malformed event on the Redis bus");
+            false
+        }
     }
+}
+
+/// How long ago the entry `id` was appended: its id starts with Redis' clock in unix
+/// milliseconds (so this assumes the clocks of Redis and this node agree).
+fn since_appended(id: &str) -> Option<Duration> {
+    let appended: i64 = id.split_once('-').map_or(id, |(ms, _)| ms).parse().ok()?;
+    let now = chrono::Utc::now().timestamp_millis();
+    Some(Duration::from_millis(
+        u64::try_from(now - appended).unwrap_or(0),
+    ))
 }
 
 /// The entries of an XREAD reply (one stream): ids and the `e` field.
@@ -444,6 +474,19 @@ mod tests {
         assert!(newer("1700000000000-6", "1700000000000-5"));
         assert!(!newer("1700000000000-5", "1700000000000-5"));
         assert!(!newer("99-0", "100-0"));
+    }
+
+    #[test]
+    fn lag_is_read_from_the_entry_id() {
+        let now = chrono::Utc::now().timestamp_millis();
+        let lag = since_appended(&format!("{}-3", now - 1500)).expect("an id");
+        assert!(lag >= Duration::from_millis(1500) && lag < Duration::from_secs(60));
+        // A clock behind Redis' counts as no lag; a malformed id as none at all.
+        assert_eq!(
+            since_appended(&format!("{}-0", now + 60_000)),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(since_appended("garbage"), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::groups::{GroupId, GroupService, Role};
+use crate::store::Page;
 use crate::users::{rfc3339, Caller, UserId};
 
 /// A user banned from a group, with their public profile.
@@ -59,10 +60,19 @@ impl From<&Ban> for BanView {
 }
 
 impl GroupService {
-    /// The group's bans, earliest first: for the owner and admins.
-    pub async fn bans(&self, caller: Caller, group: GroupId) -> Result<Vec<Ban>> {
+    /// The group's bans, for the owner and admins: all of them, earliest first, or with
+    /// `page` a page of them by user id.
+    pub async fn bans(
+        &self,
+        caller: Caller,
+        group: GroupId,
+        page: Option<Page>,
+    ) -> Result<Vec<Ban>> {
         self.require_moderator(caller, group).await?;
-        self.store.bans(group).await
+        match page {
+            None => self.store.bans(group).await,
+            Some(page) => self.store.ban_page(group, page).await,
+        }
     }
 
     /// The owner or an admin lifts a ban; the user may then join again.

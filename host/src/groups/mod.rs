@@ -20,6 +20,7 @@ const LEAVE_BATCH: u32 = 100;
 
 pub mod bans;
 pub mod history;
+mod moderation;
 pub mod policy;
 mod roles;
 
@@ -348,11 +349,20 @@ impl GroupService {
         self.store.groups_joined(caller.id, page).await
     }
 
-    /// The members of a group the caller belongs to.
-    pub async fn members(&self, caller: Caller, group: GroupId) -> Result<Vec<Member>> {
+    /// The members of a group the caller belongs to: all of them, earliest-joined first,
+    /// or with `page` a page of them by user id.
+    pub async fn members(
+        &self,
+        caller: Caller,
+        group: GroupId,
+        page: Option<Page>,
+    ) -> Result<Vec<Member>> {
         self.existing(group).await?;
         self.require_member(group, caller.id).await?;
-        self.store.members(group).await
+        match page {
+            None => self.store.members(group).await,
+            Some(page) => self.store.member_page(group, page).await,
+        }
     }
 
     /// Whether `user` is a member of `group`: from memory when known, else from the store.

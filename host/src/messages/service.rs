@@ -187,6 +187,11 @@ impl ChatService {
         &self.bus
     }
 
+    /// The latency and size of the message writer's commits (for `/metrics`).
+    pub fn store_stats(&self) -> &Arc<crate::metrics::StoreStats> {
+        self.writer.stats()
+    }
+
     /// Whether the user exists: from memory when known, else from the store.
     pub async fn user_exists(&self, user: UserId) -> Result<bool> {
         if self.facts.users.contains(&user) {

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use crate::bus::{Bus, Event, SocketRef};
 use crate::error::{Error, Result};
 use crate::messages::{Appended, Conversation, NewMessage};
+use crate::metrics::StoreStats;
 use crate::store::MessageStore;
 
 /// How large a batch may grow, and how many messages may wait for the writer.
@@ -57,6 +58,7 @@ struct Job {
 #[derive(Debug, Clone)]
 pub struct Writer {
     jobs: mpsc::Sender<Job>,
+    stats: Arc<StoreStats>,
 }
 
 /// A message handed to the writer: its place in the order is taken, its answer comes
@@ -78,8 +80,14 @@ impl Writer {
     /// task ends when the last handle is dropped, after storing what was handed to it.
     pub fn start(store: Arc<dyn MessageStore>, bus: Arc<dyn Bus>, limits: BatchLimits) -> Self {
         let (jobs, rx) = mpsc::channel(limits.queue.max(1));
-        tokio::spawn(run(rx, store, bus, limits));
-        Self { jobs }
+        let stats = Arc::new(StoreStats::default());
+        tokio::spawn(run(rx, store, bus, limits, stats.clone()));
+        Self { jobs, stats }
+    }
+
+    /// The latency and size of the writer's commits.
+    pub fn stats(&self) -> &Arc<StoreStats> {
+        &self.stats
     }
 
     /// Hands a message to the writer, waiting while its queue is full. Messages handed in
@@ -107,6 +115,7 @@ async fn run(
     store: Arc<dyn MessageStore>,
     bus: Arc<dyn Bus>,
     limits: BatchLimits,
+    stats: Arc<StoreStats>,
 ) {
     let mut published = Published::default();
     while let Some(first) = rx.recv().await {
@@ -128,8 +137,13 @@ async fn run(
                 next = rx.try_recv().ok();
             }
         }
+        stats.batch.observe(batch.len() as u64);
+        let started = std::time::Instant::now();
         let limits = (store.as_ref(), bus.as_ref(), deadline);
-        commit(batch, waiting, limits, &mut published).await;
+        if !commit(batch, waiting, limits, &mut published).await {
+            stats.failed();
+        }
+        stats.commit.observe_duration(started.elapsed());
     }
 }
 
@@ -160,13 +174,14 @@ impl Published {
     }
 }
 
-/// Stores one batch, publishes what is new, and answers every sender in it.
+/// Stores one batch, publishes what is new, and answers every sender in it; false when
+/// the batch was refused.
 async fn commit(
     batch: Vec<NewMessage>,
     waiting: Waiting,
     (store, bus, deadline): (&dyn MessageStore, &dyn Bus, Instant),
     published: &mut Published,
-) {
+) -> bool {
     let count = batch.len();
     let started = std::time::Instant::now();
     // A stalled database link must not hold every sender: past the deadline the batch is
@@ -190,7 +205,7 @@ async fn commit(
             waiting,
             "the database did not answer in time: send it again",
         );
-        return;
+        return false;
     };
     tracing::debug!(
         messages = count,
@@ -211,6 +226,7 @@ async fn commit(
                 // A sender that went away meanwhile finds its message in history.
                 let _ = reply.send(Ok(stored));
             }
+            true
         }
         Ok(appended) => {
             tracing::error!(
@@ -219,10 +235,12 @@ async fn commit(
                 "the store answered a batch with the wrong number of messages"
             );
             refuse(waiting, NOT_STORED);
+            false
         }
         Err(err) => {
             tracing::error!(error = %err, messages = count, "storing a batch failed; each of its messages is refused");
             refuse(waiting, NOT_STORED);
+            false
         }
     }
 }

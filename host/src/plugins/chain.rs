@@ -169,6 +169,7 @@ impl Runner {
             user,
             detail,
             subject: subject.to_owned(),
+            request_id: crate::telemetry::request_id().map(|id| id.to_string()),
         });
     }
 

@@ -230,6 +230,10 @@ pub struct VerdictRecord {
     pub detail: String,
     /// The start of what was judged (message text or file name), at most 200 characters.
     pub subject: String,
+    /// The HTTP request the verdict was made for (for a WebSocket message, the request
+    /// that opened the socket), as in the `x-request-id` header and the logs; null when
+    /// unknown, and in a cluster's shared log, which does not keep it.
+    pub request_id: Option<String>,
 }
 
 /// The last few hundred verdicts of this node, newest last; in a cluster each one is also
@@ -238,7 +242,8 @@ pub struct VerdictRecord {
 pub struct VerdictLog {
     capacity: usize,
     node: String,
-    records: Mutex<VecDeque<VerdictRecord>>,
+    /// Each with its number on this node, from 1 up.
+    records: Mutex<VecDeque<(i64, VerdictRecord)>>,
     forward: Option<mpsc::Sender<VerdictRecord>>,
     dropped: AtomicU64,
 }
@@ -284,19 +289,36 @@ impl VerdictLog {
             }
         }
         let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        let number = records.back().map_or(1, |(newest, _)| newest + 1);
         if records.len() == self.capacity {
             records.pop_front();
         }
-        records.push_back(record);
+        records.push_back((number, record));
     }
 
     /// The newest `limit` records, newest first, optionally of one plugin.
     pub fn recent(&self, limit: usize, plugin: Option<&str>) -> Vec<VerdictRecord> {
+        self.recent_before(None, limit, plugin)
+            .into_iter()
+            .map(|(_, record)| record)
+            .collect()
+    }
+
+    /// The newest `limit` records numbered below `before` (all when `None`), newest first,
+    /// optionally of one plugin, each with its number.
+    pub fn recent_before(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+        plugin: Option<&str>,
+    ) -> Vec<(i64, VerdictRecord)> {
         let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
         records
             .iter()
             .rev()
-            .filter(|r| plugin.is_none_or(|p| r.plugin == p))
+            .filter(|(number, r)| {
+                before.is_none_or(|b| *number < b) && plugin.is_none_or(|p| r.plugin == p)
+            })
             .take(limit)
             .cloned()
             .collect()
@@ -344,6 +366,7 @@ mod tests {
                 user: i,
                 detail: String::new(),
                 subject: "é".repeat(300),
+                request_id: None,
             });
         }
         let recent = log.recent(10, None);
@@ -391,6 +414,7 @@ mod tests {
                 user,
                 detail: String::new(),
                 subject: String::new(),
+                request_id: None,
             });
         }
         assert_eq!(log.recent(10, None).len(), 3);

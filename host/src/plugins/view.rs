@@ -196,19 +196,28 @@ impl Plugins {
             .unwrap_or_default()
     }
 
-    /// Recent verdicts, newest first: in a cluster every node's from the shared log (this
-    /// node's own when the store does not answer), otherwise this node's.
-    pub async fn recent_verdicts(&self, limit: usize, plugin: Option<&str>) -> Vec<VerdictRecord> {
+    /// Recent verdicts numbered below `before` (all when `None`), newest first, each with
+    /// its number: in a cluster every node's from the shared log (this node's own when the
+    /// store does not answer), otherwise this node's.
+    pub async fn recent_verdicts(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+        plugin: Option<&str>,
+    ) -> Vec<(i64, VerdictRecord)> {
         if let Some(link) = self.inner.as_ref().and_then(|i| i.link.as_ref()) {
             let wanted = u32::try_from(limit).unwrap_or(u32::MAX);
-            match link.store.verdicts(wanted, plugin).await {
+            match link.store.verdicts_before(before, wanted, plugin).await {
                 Ok(records) => return records,
                 Err(error) => {
                     tracing::warn!(error = %format!("{error:#}"), "reading the shared verdict log failed")
                 }
             }
         }
-        self.verdicts(limit, plugin)
+        self.inner
+            .as_ref()
+            .map(|inner| inner.registry.verdicts.recent_before(before, limit, plugin))
+            .unwrap_or_default()
     }
 
     /// This node's plugin metrics in Prometheus' text format (labelled with the node's

@@ -261,6 +261,15 @@ impl RedisPresence {
         }
     }
 
+    /// Whether Redis answers a PING now (the readiness probe).
+    pub async fn ping(&self) -> Result<()> {
+        redis::cmd("PING")
+            .query_async::<String>(&mut self.conn.clone())
+            .await
+            .context("pinging Redis")?;
+        Ok(())
+    }
+
     /// Stops refreshing without removing anything, as if the process had died.
     #[doc(hidden)]
     pub fn kill_for_tests(&self) {

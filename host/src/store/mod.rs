@@ -18,10 +18,12 @@ use crate::messages::{Appended, Conversation, Message, NewMessage};
 use crate::uploads::Quota;
 use crate::users::{NewUser, ProfileChange, User, UserId};
 
+pub mod backup;
 pub mod blocks;
 pub mod changes;
 pub mod conversations;
 pub mod journal;
+pub mod moderation;
 pub mod mongo;
 mod sql;
 
@@ -35,6 +37,8 @@ pub mod conformance;
 pub mod conversation_conformance;
 #[cfg(any(test, feature = "conformance"))]
 pub mod message_conformance;
+#[cfg(any(test, feature = "conformance"))]
+pub mod moderation_conformance;
 
 pub use blocks::BlockStore;
 pub use journal::{LogLimits, LoggedMessages};
@@ -164,6 +168,8 @@ pub trait GroupStore: Send + Sync {
     async fn groups_joined(&self, user: UserId, page: Page) -> Result<Vec<Group>>;
     /// Members with their profiles, earliest-joined first.
     async fn members(&self, group: GroupId) -> Result<Vec<Member>>;
+    /// A page of the members with their profiles, by user id (ids after `page.after`).
+    async fn member_page(&self, group: GroupId, page: Page) -> Result<Vec<Member>>;
     /// `user`'s role in `group`, or `None` if not a member.
     async fn role_of(&self, group: GroupId, user: UserId) -> Result<Option<Role>>;
     /// Adds a plain member unless the group is full or the user is banned from it,
@@ -197,6 +203,9 @@ pub trait GroupStore: Send + Sync {
     async fn is_banned(&self, group: GroupId, user: UserId) -> Result<bool>;
     /// The group's bans with the banned users' profiles, earliest first.
     async fn bans(&self, group: GroupId) -> Result<Vec<Ban>>;
+    /// A page of the group's bans with the banned users' profiles, by user id (ids after
+    /// `page.after`).
+    async fn ban_page(&self, group: GroupId, page: Page) -> Result<Vec<Ban>>;
     /// Lifts a ban; false if there was none.
     async fn unban(&self, group: GroupId, user: UserId) -> Result<bool>;
     /// Sets a non-owner member's role; false if there was no such member.
@@ -228,6 +237,17 @@ pub trait UploadStore: Send + Sync {
     /// Gives back what [`UploadStore::reserve_upload`] counted for a file that was not
     /// stored after all.
     async fn release_upload(&self, user: UserId, bytes: u64, day: i64) -> Result<()>;
+    /// Remembers that the file stored as `stored_name` was uploaded by `user` under
+    /// `file_name` (already cleaned, see `uploads::names`).
+    async fn save_upload_name(
+        &self,
+        stored_name: &str,
+        file_name: &str,
+        user: UserId,
+        now: i64,
+    ) -> Result<()>;
+    /// The name the file stored as `stored_name` was uploaded under, if one was saved.
+    async fn upload_name(&self, stored_name: &str) -> Result<Option<String>>;
 }
 
 /// Message history.
@@ -339,6 +359,10 @@ pub struct Stores {
     pub search: Arc<dyn SearchStore>,
     /// Plugins shared by the nodes of a cluster (used when the database can be shared).
     pub plugins: Arc<dyn crate::plugins::PluginStore>,
+    /// Accounts as the operator finds them, and their status.
+    pub moderation: Arc<dyn moderation::ModerationStore>,
+    /// The operator's audit log.
+    pub audit: Arc<dyn moderation::AuditStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -361,6 +385,8 @@ impl Stores {
             uploads: store.clone(),
             blocks: store.clone(),
             plugins: store.clone(),
+            moderation: store.clone(),
+            audit: store.clone(),
             changes: store.clone(),
             conversations: store.clone(),
             search: Arc::new(sql::SqlSearch::new(store.as_ref().clone())),

@@ -21,6 +21,7 @@ use crate::store::{PendingCode, Stores};
 use crate::tokens::{self, TokenKeys, TokenKind};
 use crate::uploads::{ReceivedFile, Uploads};
 
+pub mod moderation;
 pub mod names;
 pub mod rules;
 
@@ -288,6 +289,7 @@ impl UserService {
             return Err(Error::invalid("password is required"));
         }
         let user = self.check_password(username, password).await?;
+        moderation::refuse_banned(&user)?;
         self.issue(&user).await
     }
 
@@ -340,6 +342,7 @@ impl UserService {
             .user_by_id(claims.user()?)
             .await?
             .ok_or(Error::InvalidToken("the token's user no longer exists"))?;
+        moderation::refuse_banned(&user)?;
         if user.token_version != claims.ver {
             return Err(Error::InvalidToken("the token has been revoked"));
         }

@@ -150,6 +150,8 @@ pub struct Hub {
     user_rate: UserRate,
     /// Sockets closed by the server (or refused at the caps), by close code.
     closes: Mutex<std::collections::BTreeMap<u16, u64>>,
+    /// Sends answered on this node's sockets, and message frames queued on them.
+    messages: crate::metrics::MessageStats,
     next: AtomicU64,
     registry: Mutex<Registry>,
     shutdown: watch::Sender<bool>,
@@ -179,6 +181,7 @@ impl Hub {
             caps,
             user_rate,
             closes: Mutex::default(),
+            messages: crate::metrics::MessageStats::default(),
             next: AtomicU64::new(1),
             registry: Mutex::new(Registry::default()),
             shutdown: watch::channel(false).0,
@@ -237,6 +240,11 @@ impl Hub {
             .iter()
             .map(|(code, count)| (*code, *count))
             .collect()
+    }
+
+    /// Sends answered on this node's sockets, and message frames delivered to them.
+    pub fn message_stats(&self) -> &crate::metrics::MessageStats {
+        &self.messages
     }
 
     /// The limit on sends per user across their sockets.
@@ -367,6 +375,7 @@ impl Hub {
                     matches!(entry.kind, SocketKind::Inbox)
                         || entry.kind == SocketKind::Direct(peer)
                 };
+                let mut delivered = 0;
                 for (user, peer) in [(recipient, message.sender), (message.sender, recipient)] {
                     for id in reg.by_user.get(&user).into_iter().flatten() {
                         if Some(*id) == skip {
@@ -374,11 +383,12 @@ impl Hub {
                         }
                         if let Some(entry) = reg.sockets.get(id) {
                             if wants(entry, peer) {
-                                push(entry, &frame);
+                                delivered += u64::from(push(entry, &frame));
                             }
                         }
                     }
                 }
+                self.messages.delivered(delivered);
             }
             Event::Group { message, origin } => {
                 let crate::messages::Conversation::Group(group) = message.conversation else {
@@ -386,14 +396,16 @@ impl Hub {
                 };
                 let skip = origin_here(origin);
                 let frame = ServerFrame::Group { message, group }.encode();
+                let mut delivered = 0;
                 for id in reg.by_group.get(&group).into_iter().flatten() {
                     if Some(*id) == skip {
                         continue;
                     }
                     if let Some(entry) = reg.sockets.get(id) {
-                        push(entry, &frame);
+                        delivered += u64::from(push(entry, &frame));
                     }
                 }
+                self.messages.delivered(delivered);
             }
             Event::Change {
                 conversation,
@@ -486,8 +498,9 @@ impl Hub {
     }
 }
 
-/// Queues a frame on a socket (sharing its bytes), or closes a socket too slow to take it.
-fn push(entry: &Entry, frame: &Utf8Bytes) {
+/// Queues a frame on a socket (sharing its bytes), or closes a socket too slow to take it;
+/// true when it was queued.
+fn push(entry: &Entry, frame: &Utf8Bytes) -> bool {
     let slow = || {
         entry
             .kill
@@ -498,17 +511,19 @@ fn push(entry: &Entry, frame: &Utf8Bytes) {
     if before + len > entry.backlog.limit {
         entry.backlog.bytes.fetch_sub(len, Ordering::Relaxed);
         slow();
-        return;
+        return false;
     }
     match entry.tx.try_send(frame.clone()) {
-        Ok(()) => {}
+        Ok(()) => true,
         Err(mpsc::error::TrySendError::Full(_)) => {
             entry.backlog.bytes.fetch_sub(len, Ordering::Relaxed);
             slow();
+            false
         }
         // The session is already ending.
         Err(mpsc::error::TrySendError::Closed(_)) => {
             entry.backlog.bytes.fetch_sub(len, Ordering::Relaxed);
+            false
         }
     }
 }

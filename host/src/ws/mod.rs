@@ -164,10 +164,17 @@ fn start(
         limits: limits.clone(),
         welcome,
     };
+    // The socket runs in a task of its own: it keeps the upgrade request's id, so its
+    // plugin verdicts and error lines name the request that opened it. Not its span:
+    // entering a span on every poll would cost the message path the log filter's lock.
+    let request = crate::telemetry::request_id();
     // The default 128 KiB read buffer per socket dominated the memory of idle
     // connections; frames are small, and the buffer grows when one is not.
     ws.read_buffer_size(READ_BUFFER)
         .max_message_size(limits.max_frame_bytes * HARD_FRAME_FACTOR)
         .max_frame_size(limits.max_frame_bytes * HARD_FRAME_FACTOR)
-        .on_upgrade(move |socket| hub.tracker().track_future(session.run(socket)))
+        .on_upgrade(move |socket| {
+            let run = crate::telemetry::with_request_id(request, session.run(socket));
+            hub.tracker().track_future(run)
+        })
 }

@@ -15,7 +15,10 @@ use crate::error::{Error, Result};
 use crate::messages::Conversation;
 use crate::users::UserId;
 
+mod moderation;
 mod service;
+
+pub use moderation::OPERATOR;
 
 /// Most different emoji one user may put on one message.
 pub const MAX_REACTIONS_PER_USER: usize = 10;

@@ -29,6 +29,7 @@ fn verdict(at: i64, plugin: &str) -> VerdictRecord {
         user: 7,
         detail: "30013 nope".to_owned(),
         subject: format!("message {at} 你好"),
+        request_id: None,
     }
 }
 
@@ -272,4 +273,19 @@ pub async fn verdicts(store: &dyn PluginStore) {
         .collect();
     assert_eq!(newest, [6, 5, 4, 3]);
     store.add_verdicts(&[], 4).await.expect("nothing to add");
+
+    // Pages: the verdicts numbered below a cursor, newest first.
+    let at = |page: &[(i64, VerdictRecord)]| page.iter().map(|(_, v)| v.at).collect::<Vec<_>>();
+    let first = store.verdicts_before(None, 2, None).await.expect("page");
+    assert_eq!(at(&first), [6, 5]);
+    let rest = store
+        .verdicts_before(Some(first[1].0), 10, None)
+        .await
+        .expect("rest");
+    assert_eq!(at(&rest), [4, 3]);
+    let odd = store
+        .verdicts_before(Some(first[0].0), 10, Some("odd"))
+        .await
+        .expect("odd");
+    assert_eq!(at(&odd), [5, 3]);
 }

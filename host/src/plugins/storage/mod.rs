@@ -127,5 +127,16 @@ pub trait PluginStore: Send + Sync {
     /// Appends verdicts, then keeps only the newest `keep` of all nodes' verdicts.
     async fn add_verdicts(&self, records: &[VerdictRecord], keep: u64) -> Result<()>;
     /// The newest `limit` verdicts, newest first, optionally of one plugin.
-    async fn verdicts(&self, limit: u32, plugin: Option<&str>) -> Result<Vec<VerdictRecord>>;
+    async fn verdicts(&self, limit: u32, plugin: Option<&str>) -> Result<Vec<VerdictRecord>> {
+        let numbered = self.verdicts_before(None, limit, plugin).await?;
+        Ok(numbered.into_iter().map(|(_, record)| record).collect())
+    }
+    /// The newest `limit` verdicts numbered below `before` (all when `None`), newest first,
+    /// optionally of one plugin, each with its number in the shared log.
+    async fn verdicts_before(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+        plugin: Option<&str>,
+    ) -> Result<Vec<(i64, VerdictRecord)>>;
 }

@@ -10,7 +10,7 @@ use crate::users::names::look_alike_key;
 use crate::users::{NewUser, ProfileChange, User, UserId};
 
 #[derive(FromRow)]
-struct UserRow {
+pub(super) struct UserRow {
     id: i64,
     username: String,
     password_digest: String,
@@ -52,7 +52,7 @@ struct CodeRow {
     sent_at_secs: i64,
 }
 
-const USER_COLUMNS: &str = "id, username, password_digest, email_sealed, email_index, \
+pub(super) const USER_COLUMNS: &str = "id, username, password_digest, email_sealed, email_index, \
      phone_sealed, avatar, status, token_version, created_at, updated_at";
 
 pub(super) fn conflict_or_internal(err: sqlx::Error) -> Error {

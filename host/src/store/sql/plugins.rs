@@ -92,6 +92,7 @@ impl From<ReportRow> for NodeReport {
 
 #[derive(FromRow)]
 struct VerdictRow {
+    id: i64,
     at_ms: i64,
     node: String,
     plugin: String,
@@ -113,6 +114,7 @@ impl From<VerdictRow> for VerdictRecord {
             user: u64::try_from(row.user_id).unwrap_or(0),
             detail: row.detail,
             subject: row.subject,
+            request_id: None,
         }
     }
 }
@@ -371,29 +373,29 @@ impl PluginStore for SqlStore {
         Ok(())
     }
 
-    async fn verdicts(&self, limit: u32, plugin: Option<&str>) -> Result<Vec<VerdictRecord>> {
-        let columns = "at_ms, node, plugin, hook, outcome, user_id, detail, subject";
-        let rows: Vec<VerdictRow> = match plugin {
-            Some(plugin) => {
-                sqlx::query_as(&format!(
-                    "SELECT {columns} FROM plugin_verdicts WHERE plugin = ? \
-                     ORDER BY id DESC LIMIT ?"
-                ))
-                .bind(plugin)
-                .bind(i64::from(limit))
-                .fetch_all(&self.read)
-                .await?
-            }
-            None => {
-                sqlx::query_as(&format!(
-                    "SELECT {columns} FROM plugin_verdicts ORDER BY id DESC LIMIT ?"
-                ))
-                .bind(i64::from(limit))
-                .fetch_all(&self.read)
-                .await?
-            }
-        };
-        Ok(rows.into_iter().map(VerdictRecord::from).collect())
+    async fn verdicts_before(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+        plugin: Option<&str>,
+    ) -> Result<Vec<(i64, VerdictRecord)>> {
+        // Unnamed conditions hold for every row: one statement for each case.
+        let rows: Vec<VerdictRow> = sqlx::query_as(
+            "SELECT id, at_ms, node, plugin, hook, outcome, user_id, detail, subject \
+             FROM plugin_verdicts WHERE (? = 0 OR id < ?) AND (? = 0 OR plugin = ?) \
+             ORDER BY id DESC LIMIT ?",
+        )
+        .bind(i64::from(before.is_some()))
+        .bind(before.unwrap_or(0))
+        .bind(i64::from(plugin.is_some()))
+        .bind(plugin.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.id, VerdictRecord::from(row)))
+            .collect())
     }
 }
 

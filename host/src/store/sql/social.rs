@@ -256,6 +256,10 @@ impl GroupStore for SqlStore {
             .collect()
     }
 
+    async fn member_page(&self, group: GroupId, page: Page) -> Result<Vec<Member>> {
+        self.group_member_page(group, page).await
+    }
+
     async fn role_of(&self, group: GroupId, user: UserId) -> Result<Option<Role>> {
         let row: Option<(i64,)> =
             sqlx::query_as("SELECT role FROM group_members WHERE group_id = ? AND user_id = ?")
@@ -454,6 +458,10 @@ impl GroupStore for SqlStore {
                 banned_at: r.banned_at,
             })
             .collect())
+    }
+
+    async fn ban_page(&self, group: GroupId, page: Page) -> Result<Vec<Ban>> {
+        self.group_ban_page(group, page).await
     }
 
     async fn unban(&self, group: GroupId, user: UserId) -> Result<bool> {

@@ -1,4 +1,5 @@
-//! Upload quotas in SQL: one row of counts per user.
+//! Upload quotas in SQL, one row of counts per user, and the names files were uploaded
+//! under.
 //!
 //! A reservation is one conditional UPDATE of the user's row, which both dialects run
 //! atomically (SQLite has one writer; InnoDB locks the row), so concurrent uploads never
@@ -109,5 +110,34 @@ impl UploadStore for SqlStore {
         .execute(&self.write)
         .await?;
         Ok(())
+    }
+
+    async fn save_upload_name(
+        &self,
+        stored_name: &str,
+        file_name: &str,
+        user: UserId,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO upload_names (stored_name, file_name, uploader, created_at) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(stored_name)
+        .bind(file_name)
+        .bind(user)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn upload_name(&self, stored_name: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT file_name FROM upload_names WHERE stored_name = ?")
+                .bind(stored_name)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(row.map(|(name,)| name))
     }
 }

@@ -9,8 +9,9 @@ use crate::bus::SocketRef;
 use crate::error::{Code, Error};
 use crate::messages::service::{Pending, SendError, Sent, HISTORY_PAGE};
 use crate::messages::{Conversation, Message};
+use crate::metrics::Refusal;
 use crate::users::UserId;
-use crate::ws::hub::SocketKind;
+use crate::ws::hub::{Hub, SocketKind};
 use crate::ws::protocol::{ClientFrame, Page, ServerFrame};
 
 impl Session {
@@ -114,6 +115,7 @@ impl Session {
         };
         // Not invalid frames: the client may simply retry later.
         if !bucket.take() {
+            self.hub.message_stats().refused(Refusal::RateLimited);
             return ready(Reply::valid(vec![ServerFrame::Error {
                 code: Code::RateLimited.number(),
                 content: "too many messages on this socket: slow down",
@@ -122,6 +124,7 @@ impl Session {
             .encode()]));
         }
         if self.hub.user_rate().check(self.user).is_err() {
+            self.hub.message_stats().refused(Refusal::RateLimited);
             return ready(Reply::valid(vec![ServerFrame::Error {
                 code: Code::RateLimited.number(),
                 content: "too many messages from this user: slow down",
@@ -139,7 +142,7 @@ impl Session {
                     .submit_group(user, group, content, client_id.clone(), reply_to, Some(me))
                     .await
                     .map(|pending| chat.mentioning(pending, mentions));
-                answer(pending, client_id, move |sent| {
+                answer(pending, client_id, self.hub.clone(), move |sent| {
                     ServerFrame::GroupAck {
                         message: &sent.message,
                         group,
@@ -151,7 +154,7 @@ impl Session {
                 let pending = chat
                     .submit_direct(user, peer, content, client_id.clone(), reply_to, Some(me))
                     .await;
-                answer(pending, client_id, move |sent| {
+                answer(pending, client_id, self.hub.clone(), move |sent| {
                     ServerFrame::DirectAck {
                         message: &sent.message,
                         online: sent.recipient_online,
@@ -237,20 +240,40 @@ fn listed(
     .encode()
 }
 
-/// The answer to a send: the ack once stored, or why not.
+/// The answer to a send: the ack once stored, or why not; counted on `hub`.
 fn answer(
     pending: Result<Pending, SendError>,
     client_id: Option<String>,
+    hub: std::sync::Arc<Hub>,
     ack: impl FnOnce(&Sent) -> Utf8Bytes + Send + 'static,
 ) -> Answer {
     match pending {
         Ok(pending) => Box::pin(async move {
             match pending.await {
-                Ok(sent) => Reply::valid(vec![ack(&sent)]),
-                Err(err) => send_refusal(err, client_id.as_deref()),
+                Ok(sent) => {
+                    hub.message_stats().accepted();
+                    Reply::valid(vec![ack(&sent)])
+                }
+                Err(err) => {
+                    hub.message_stats().refused(refusal_reason(&err));
+                    send_refusal(err, client_id.as_deref())
+                }
             }
         }),
-        Err(err) => ready(send_refusal(err, client_id.as_deref())),
+        Err(err) => {
+            hub.message_stats().refused(refusal_reason(&err));
+            ready(send_refusal(err, client_id.as_deref()))
+        }
+    }
+}
+
+/// The `reason` a refused send is counted under.
+fn refusal_reason(err: &SendError) -> Refusal {
+    match err {
+        SendError::Rejected { .. } | SendError::Failed(Error::PolicyDenied(_)) => Refusal::Plugin,
+        SendError::Failed(Error::NotStored(_) | Error::TimedOut(_)) => Refusal::NotStored,
+        SendError::Failed(Error::RateLimited { .. }) => Refusal::RateLimited,
+        SendError::Failed(_) => Refusal::Other,
     }
 }
 
@@ -275,7 +298,12 @@ fn send_refusal(err: SendError, client_id: Option<&str>) -> Reply {
 /// An error frame for a host error; an internal one is logged here, once, with its cause.
 pub(super) fn refusal(err: &Error, client_id: Option<&str>) -> Utf8Bytes {
     if let Error::Internal(cause) = err {
-        tracing::error!(error = format!("{cause:#}"), "a WebSocket frame failed");
+        let request = crate::telemetry::request_id();
+        tracing::error!(
+            error = format!("{cause:#}"),
+            request_id = request.as_ref().map(|id| id.as_str()),
+            "a WebSocket frame failed"
+        );
     }
     ServerFrame::Error {
         code: err.code().number(),
