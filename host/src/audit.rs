@@ -46,6 +46,8 @@ pub enum Action {
     PluginConfig,
     /// `POST /admin/invites`.
     InvitesIssue,
+    /// `POST /admin/backup`.
+    Backup,
 }
 
 impl Action {
@@ -64,6 +66,7 @@ impl Action {
             Action::PluginReload => "plugin.reload",
             Action::PluginConfig => "plugin.config",
             Action::InvitesIssue => "invites.issue",
+            Action::Backup => "backup",
         }
     }
 }

@@ -74,6 +74,23 @@ async fn a_backup_taken_while_serving_restores_every_acknowledged_message() {
         "{file}"
     );
     assert!(Path::new(file).is_file(), "{file}");
+    // The operator's backup is in the audit log.
+    let audit: Value = http
+        .get(format!("{}/admin/audit", node.base))
+        .header("Authorization", format!("Bearer {}", token.trim()))
+        .send()
+        .await
+        .expect("audit request")
+        .json()
+        .await
+        .expect("an envelope");
+    let entries = audit["data"].as_array().expect("audit entries");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "backup" && e["details"]["file"] == file),
+        "{audit}"
+    );
 
     // `confab backup` asks the running server; what it was told before is in the copy.
     sent.extend(stream(&mut private, "second", 20, 50005).await);

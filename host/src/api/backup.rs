@@ -9,8 +9,9 @@ use axum::response::Response;
 use axum::Extension;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::api::admin::Admin;
 use crate::api::envelope::ok;
+use crate::api::operator::Operator;
+use crate::audit::Action;
 use crate::backup::{Backups, Taken};
 use crate::error::{Error, Result};
 
@@ -23,11 +24,21 @@ const MAX_ANSWER: u64 = 64 * 1024;
 /// `POST /admin/backup`: waits until SQLite holds every acknowledged message, copies the
 /// database into `<data_dir>/backups/` and answers where, with its size and messages. The
 /// file stays on the server's machine; nothing of the database crosses the network.
-pub(super) async fn take(_admin: Admin, backups: Option<Extension<Backups>>) -> Result<Response> {
+pub(super) async fn take(
+    operator: Operator,
+    backups: Option<Extension<Backups>>,
+) -> Result<Response> {
     let Some(Extension(backups)) = backups else {
         return Err(Error::NotFound("this server takes no backups"));
     };
-    Ok(ok(backups.take().await?))
+    let taken = backups.take().await?;
+    let details = serde_json::json!({
+        "file": taken.file,
+        "messages": taken.copied.messages,
+        "bytes": taken.copied.bytes,
+    });
+    operator.record(Action::Backup, "database", details).await;
+    Ok(ok(taken))
 }
 
 /// Asks the server at `base` (`http://host:port`) for a backup with the admin `token`.
