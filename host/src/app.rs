@@ -139,7 +139,8 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
             history: config.groups.history_visibility,
         },
         bus.clone(),
-    );
+    )
+    .with_max_joined(config.groups.max_joined, stores.counts.clone());
     let blocks = BlockService::new(
         stores.blocks.clone(),
         stores.users.clone(),
@@ -226,7 +227,8 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
         config.admin.token.as_str().into()
     };
     let friends = FriendService::new(stores.friends.clone(), stores.users.clone(), blocks.clone())
-        .announcing(groups.facts().clone(), bus.clone());
+        .announcing(groups.facts().clone(), bus.clone())
+        .with_max(config.friends.max_per_user, stores.counts.clone());
     // The message filters' context reads friend lists through the facts.
     groups.facts().friends.read_from(stores.friends.clone());
     let users = UserService::new(

@@ -38,6 +38,8 @@ pub struct Config {
     pub email: EmailConfig,
     /// File uploads and avatars.
     pub uploads: UploadConfig,
+    /// Friend lists.
+    pub friends: FriendsConfig,
     /// Group sizes.
     pub groups: GroupsConfig,
     /// Real-time chat: history, limits of sockets and messages.
@@ -254,6 +256,9 @@ pub struct GroupsConfig {
     /// What new members of a new group read of the messages sent before they joined:
     /// `"joined"` (none of them) or `"all"`. The owner or an admin may change it per group.
     pub history_visibility: crate::groups::HistoryVisibility,
+    /// Most groups one user may belong to, created ones included (1 to 100000); past it
+    /// creating or joining another is refused with 30042.
+    pub max_joined: u64,
 }
 
 impl Default for GroupsConfig {
@@ -262,7 +267,23 @@ impl Default for GroupsConfig {
             default_size: 200,
             max_size: 5000,
             history_visibility: crate::groups::HistoryVisibility::Joined,
+            max_joined: 1000,
         }
+    }
+}
+
+/// `[friends]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FriendsConfig {
+    /// Most users one user may have on their friend list (1 to 100000); past it adding
+    /// another is refused with 30042.
+    pub max_per_user: u64,
+}
+
+impl Default for FriendsConfig {
+    fn default() -> Self {
+        Self { max_per_user: 5000 }
     }
 }
 
@@ -741,6 +762,7 @@ impl Default for Config {
             registration: RegistrationConfig::default(),
             email: EmailConfig::default(),
             uploads: UploadConfig::default(),
+            friends: FriendsConfig::default(),
             groups: GroupsConfig::default(),
             chat: ChatConfig::default(),
             history: HistoryConfig::default(),
@@ -846,6 +868,12 @@ impl Config {
         }
         if server.unsent_bytes > 64 * 1024 * 1024 {
             anyhow::bail!("server.unsent_bytes must be at most 67108864 (64 MiB)");
+        }
+        if !(1..=100_000).contains(&self.groups.max_joined) {
+            anyhow::bail!("groups.max_joined must be between 1 and 100000");
+        }
+        if !(1..=100_000).contains(&self.friends.max_per_user) {
+            anyhow::bail!("friends.max_per_user must be between 1 and 100000");
         }
         if self.groups.default_size < 1 || self.groups.default_size > self.groups.max_size {
             anyhow::bail!("groups.default_size must be between 1 and groups.max_size");
@@ -1336,6 +1364,22 @@ mod tests {
         )
         .expect_err("not a visibility");
         assert!(format!("{err:#}").contains("history_visibility"), "{err:#}");
+    }
+
+    #[test]
+    fn list_caps_out_of_range_are_named() {
+        for (var, key) in [
+            ("CONFAB_FRIENDS__MAX_PER_USER", "friends.max_per_user"),
+            ("CONFAB_GROUPS__MAX_JOINED", "groups.max_joined"),
+        ] {
+            for value in ["0", "100001"] {
+                let err = Config::load_from(None, env(&[(var, value)])).expect_err("out of range");
+                assert!(format!("{err:#}").contains(key), "{key}: {err:#}");
+            }
+        }
+        let fine = Config::load_from(None, env(&[("CONFAB_FRIENDS__MAX_PER_USER", "7")]))
+            .expect("in range");
+        assert_eq!(fine.friends.max_per_user, 7);
     }
 
     #[test]

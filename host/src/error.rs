@@ -115,6 +115,8 @@ pub enum Code {
     NotYourMessage,
     /// 30031: the message is older than the recall window.
     RecallExpired,
+    /// 30042: the user's list is as long as it may be.
+    ListFull,
     /// 30040: a block between the two users refuses this.
     Blocked,
     /// 30041: the sender is muted in the group.
@@ -125,7 +127,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in table order (docs/api.md's table is checked against it by tests/e2e/docs.rs).
-    pub const ALL: [Code; 54] = [
+    pub const ALL: [Code; 55] = [
         Code::Ok,
         Code::PasswordChanged,
         Code::NotBound,
@@ -177,6 +179,7 @@ impl Code {
         Code::WsTyping,
         Code::NotYourMessage,
         Code::RecallExpired,
+        Code::ListFull,
         Code::Blocked,
         Code::Muted,
         Code::AccountBanned,
@@ -236,6 +239,7 @@ impl Code {
             Code::WsTyping => 50017,
             Code::NotYourMessage => 30030,
             Code::RecallExpired => 30031,
+            Code::ListFull => 30042,
             Code::Blocked => 30040,
             Code::Muted => 30041,
             Code::AccountBanned => 30050,
@@ -296,6 +300,7 @@ impl Code {
             Code::WsTyping => "对方正在输入",
             Code::NotYourMessage => "只能修改自己的消息",
             Code::RecallExpired => "消息已超过可撤回时间",
+            Code::ListFull => "数量已达上限",
             Code::Blocked => "对方已将你拉黑或你已拉黑对方",
             Code::Muted => "你已被禁言",
             Code::AccountBanned => "账号已被封禁",
@@ -343,6 +348,9 @@ pub enum Error {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// A list of the caller's is at its cap.
+    #[error("{0}")]
+    ListFull(String),
     /// The message is someone else's.
     #[error("{0}")]
     NotYourMessage(&'static str),
@@ -475,6 +483,7 @@ impl Error {
             Error::ImageTooLarge { .. } => Code::ImageTooLarge,
             Error::UserNotFound => Code::UserNotFound,
             Error::Forbidden(_) => Code::NotAllowed,
+            Error::ListFull(_) => Code::ListFull,
             Error::NotYourMessage(_) => Code::NotYourMessage,
             Error::RecallExpired { .. } => Code::RecallExpired,
             Error::InvalidInvite(_) => Code::InviteInvalid,
@@ -524,6 +533,7 @@ impl Error {
             | Error::Conflict(_)
             | Error::UserNotFound
             | Error::Forbidden(_)
+            | Error::ListFull(_)
             | Error::NotYourMessage(_)
             | Error::RecallExpired { .. }
             | Error::InvalidInvite(_)

@@ -98,6 +98,8 @@ pub struct FriendService {
     blocks: BlockService,
     /// Where a changed list is announced: the facts this node keeps, and the bus.
     announce: Option<(Arc<crate::facts::Facts>, Arc<dyn crate::bus::Bus>)>,
+    /// The most friends per user, and how to count them (`None`: no cap).
+    max: Option<(u64, Arc<dyn crate::store::counts::ListCounts>)>,
 }
 
 impl std::fmt::Debug for FriendService {
@@ -118,6 +120,7 @@ impl FriendService {
             users,
             blocks,
             announce: None,
+            max: None,
         }
     }
 
@@ -129,6 +132,12 @@ impl FriendService {
         bus: Arc<dyn crate::bus::Bus>,
     ) -> Self {
         self.announce = Some((facts, bus));
+        self
+    }
+
+    /// The service refusing to add friends past `max` per user, counted by `counts`.
+    pub fn with_max(mut self, max: u64, counts: Arc<dyn crate::store::counts::ListCounts>) -> Self {
+        self.max = Some((max, counts));
         self
     }
 
@@ -153,6 +162,14 @@ impl FriendService {
             return Err(Error::UserNotFound);
         }
         self.blocks.check_pair(caller.id, target).await?;
+        if let Some((max, counts)) = &self.max {
+            // Two adds at once may pass the bound by one; it bounds, not counts exactly.
+            if counts.friend_count(caller.id).await? >= *max {
+                return Err(Error::ListFull(format!(
+                    "your friend list holds {max} users, the most allowed: remove one first"
+                )));
+            }
+        }
         self.friends
             .add_friend(caller.id, target, now_millis())
             .await?;

@@ -4,6 +4,7 @@ mod accounts;
 mod admin;
 mod bad_input;
 mod blocks;
+mod caps;
 mod changes;
 mod chat;
 mod conversations;

@@ -224,6 +224,8 @@ pub struct GroupService {
     limits: GroupLimits,
     bus: Arc<dyn Bus>,
     facts: Arc<Facts>,
+    /// Most groups one user may belong to, and how to count them (`None`: no cap).
+    max_joined: Option<(u64, Arc<dyn crate::store::counts::ListCounts>)>,
 }
 
 impl std::fmt::Debug for GroupService {
@@ -252,6 +254,7 @@ impl GroupService {
             limits,
             bus,
             facts: Arc::new(Facts::default()),
+            max_joined: None,
         }
     }
 
@@ -300,6 +303,7 @@ impl GroupService {
                 self.limits.max_size
             )));
         }
+        self.check_joined(caller.id).await?;
         self.store
             .create_group(NewGroup {
                 name: name.to_owned(),
@@ -324,6 +328,7 @@ impl GroupService {
         if self.store.is_banned(group, caller.id).await? {
             return Err(Error::Banned);
         }
+        self.check_joined(caller.id).await?;
         match self
             .policy
             .on_join(&found, caller.id, found.member_count)
@@ -548,6 +553,31 @@ impl GroupService {
             .role_of(group, user)
             .await?
             .ok_or(Error::NoGroup("that user is not a member of this group"))
+    }
+
+    /// The service refusing to let a user belong to more than `max` groups, counted by
+    /// `counts`.
+    pub fn with_max_joined(
+        mut self,
+        max: u64,
+        counts: Arc<dyn crate::store::counts::ListCounts>,
+    ) -> Self {
+        self.max_joined = Some((max, counts));
+        self
+    }
+
+    /// Refuses a user who belongs to as many groups as allowed (a bound on what one
+    /// account can make the server keep and list; two joins at once may pass it by one).
+    async fn check_joined(&self, user: UserId) -> Result<()> {
+        let Some((max, counts)) = &self.max_joined else {
+            return Ok(());
+        };
+        if counts.joined_count(user).await? >= *max {
+            return Err(Error::ListFull(format!(
+                "you belong to {max} groups, the most allowed: leave one first"
+            )));
+        }
+        Ok(())
     }
 
     /// The member's role in the group, or [`Error::NoGroup`] for a non-member.

@@ -22,6 +22,7 @@ pub mod backup;
 pub mod blocks;
 pub mod changes;
 pub mod conversations;
+pub mod counts;
 pub mod journal;
 pub mod moderation;
 pub mod mongo;
@@ -353,6 +354,8 @@ pub struct Stores {
     pub messages: Arc<dyn MessageStore>,
     /// Edits, recalls, hidings and reactions of stored messages.
     pub changes: Arc<dyn changes::ChangeStore>,
+    /// How long users' lists are.
+    pub counts: Arc<dyn counts::ListCounts>,
     /// Conversation lists and group mentions, beside the message history.
     pub conversations: Arc<dyn conversations::ConversationStore>,
     /// Search of message text, over the same history as `messages`.
@@ -388,6 +391,7 @@ impl Stores {
             moderation: store.clone(),
             audit: store.clone(),
             changes: store.clone(),
+            counts: store.clone(),
             conversations: store.clone(),
             search: Arc::new(sql::SqlSearch::new(store.as_ref().clone())),
             messages: store,

@@ -20,6 +20,7 @@ mod accounts;
 mod blocks;
 mod changes;
 mod conversations;
+mod counts;
 mod group_pages;
 mod messages;
 mod moderation;
