@@ -533,3 +533,39 @@ async fn a_seed_client_keeps_working_beside_a_client_that_uses_every_change() {
     let (_, unread) = s.until_code(50003).await;
     assert!(unread.iter().any(|f| f["id"] == last), "{unread:?}");
 }
+
+#[tokio::test]
+async fn a_block_also_refuses_edits_reactions_and_typing() {
+    let app = app().await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let mut a = socket(&app, &alice, &format!("?toUid={}", bob.id)).await;
+    let mut b = socket(&app, &bob, &format!("?toUid={}", alice.id)).await;
+    let hers = id_of(&ask(&mut a, json!({"type": 1, "content": "before the block"})).await);
+    let his = id_of(&ask(&mut b, json!({"type": 1, "content": "mine"})).await);
+    app.json(
+        Method::POST,
+        "/user/block",
+        Some(&alice.access),
+        json!({ "user_id": bob.id }),
+    )
+    .await
+    .expect(200, 200);
+    for frame in [
+        json!({"type": 10, "id": his, "content": "edited after the block"}),
+        json!({"type": 13, "id": hers, "content": "👍"}),
+        json!({"type": 15}),
+    ] {
+        let refused = ask(&mut b, frame.clone()).await;
+        assert_eq!(refused["code"], 30040, "{frame}: {refused}");
+    }
+    // What the blocked user may still do concerns only themselves.
+    let hidden = ask(&mut b, json!({"type": 12, "id": hers})).await;
+    assert_eq!(hidden["code"], 50002, "{hidden}");
+    // Alice saw none of it: anything announced would be queued on her socket before the
+    // answer to her next frame.
+    a.send(json!({"type": 2, "content": "0"})).await;
+    let first = a.recv().await;
+    let code = first["code"].as_i64().unwrap_or(0);
+    assert!(!(50010..=50017).contains(&code), "{first}");
+}

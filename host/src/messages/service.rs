@@ -76,7 +76,7 @@ pub struct ChatService {
     hooks: SharedHooks,
     /// The blocks and mutes every message is checked against (none until
     /// [`ChatService::with_blocks`]).
-    blocks: Option<crate::blocks::BlockService>,
+    pub(super) blocks: Option<crate::blocks::BlockService>,
     /// Records the mentions of group messages (none until [`ChatService::with_mentions`]).
     mentions: Option<crate::conversations::Mentions>,
     max_chars: usize,

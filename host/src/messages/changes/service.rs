@@ -37,6 +37,16 @@ impl ChatService {
         Ok(message)
     }
 
+    /// Refuses what `user` would show the other user of a private conversation while one
+    /// of them blocks the other (an edit, a reaction, typing), as a new message would be.
+    async fn check_unblocked(&self, user: UserId, conversation: Conversation) -> Result<()> {
+        if let (Conversation::Direct(a, b), Some(blocks)) = (conversation, &self.blocks) {
+            let other = if a == user { b } else { a };
+            blocks.check_pair(user, other).await?;
+        }
+        Ok(())
+    }
+
     /// Replaces the text of `user`'s message `id`; the new text passes the filters as an
     /// edit. Returns the message as stored.
     pub async fn edit(
@@ -52,6 +62,7 @@ impl ChatService {
         if message.sender != user {
             return Err(Error::NotYourMessage("you can edit only your own messages").into());
         }
+        self.check_unblocked(user, message.conversation).await?;
         let at = now_millis();
         let content = self
             .filter(
@@ -160,6 +171,7 @@ impl ChatService {
     ) -> Result<bool> {
         check_emoji(emoji)?;
         let message = self.visible(user, scope, id).await?;
+        self.check_unblocked(user, message.conversation).await?;
         let mine: Vec<Reaction> = self
             .changes()?
             .reactions(&[id])
@@ -258,7 +270,7 @@ impl ChatService {
                     return Err(Error::NoGroup("not a member of this group"));
                 }
             }
-            Conversation::Direct(..) => {}
+            Conversation::Direct(..) => self.check_unblocked(user, conversation).await?,
         }
         self.announce(
             conversation,
