@@ -421,6 +421,7 @@ pub async fn connect_serving(config: &DatabaseConfig, data_dir: &Path) -> anyhow
     store.migrate().await?;
     let mut stores = Stores::from_sql(store.clone());
     if store.dialect() == Dialect::Sqlite {
+        store.index_search_in_background();
         let dir = message_log_dir(data_dir);
         if config.message_log {
             let log = LoggedMessages::open(Arc::new(store), &dir, LogLimits::default()).await?;

@@ -127,6 +127,17 @@ impl SqlStore {
         }
     }
 
+    /// On SQLite, starts the task that keeps the search index behind the messages
+    /// (`search::behind`); the serving process runs it, tools do not.
+    pub fn index_search_in_background(&self) {
+        if self.dialect == Dialect::Sqlite {
+            tokio::spawn(search::behind::index_in_background(
+                self.read.clone(),
+                self.write.clone(),
+            ));
+        }
+    }
+
     /// Applies the dialect's migrations from `migrations/`.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         let migrator = match self.dialect {

@@ -4,7 +4,8 @@
 //! Whatever the index, the answer is the same: the messages that hold every term as
 //! written, in any case. An index only narrows the rows to read. On SQLite the trigram
 //! index is exact for terms of three characters or more, and shorter terms are checked with
-//! LIKE. On MySQL and MariaDB the FULLTEXT match finds every row that could hold the terms
+//! LIKE; the index follows the messages a little behind (`behind`), and the newest ones not
+//! yet in it are checked with LIKE too. On MySQL and MariaDB the FULLTEXT match finds every row that could hold the terms
 //! and LIKE keeps those that do, so an index that matches too much costs time, never a
 //! wrong answer. A term the index cannot help with (too short, or with characters the
 //! index may split on) is left to LIKE alone; a query of only such terms reads messages
@@ -23,6 +24,7 @@ use crate::messages::search::{Direct, Hit, SearchQuery};
 use crate::messages::Conversation;
 use crate::store::SearchStore;
 
+pub(crate) mod behind;
 mod terms;
 
 /// Which full-text index the database has.
@@ -163,10 +165,17 @@ fn statement(
                 .iter()
                 .partition(|t| t.chars().count() >= TRIGRAM);
             if !indexed.is_empty() {
-                clauses.push(
-                    "m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)".into(),
-                );
+                // The index holds the messages up to `search_indexed.upto`; the newer tail
+                // (at most `behind::TAIL_MAX` of them) is read directly.
+                let tail = vec!["m.content LIKE ? ESCAPE '!'"; indexed.len()].join(" AND ");
+                clauses.push(format!(
+                    "(m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?) \
+                     OR (m.id > (SELECT upto FROM search_indexed) AND {tail}))"
+                ));
                 args.add(fts5_query(&indexed))?;
+                for term in &indexed {
+                    args.add(format!("%{}%", like_escape(term)))?;
+                }
             }
             like_terms = short;
         }
