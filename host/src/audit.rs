@@ -81,7 +81,7 @@ pub struct Actor {
 }
 
 /// An entry as the operator API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditView {
     /// Its id, the cursor of the next page.
     pub id: i64,
@@ -97,6 +97,7 @@ pub struct AuditView {
     /// The client address of the request.
     pub address: String,
     /// What else was kept: a JSON object.
+    #[schema(value_type = Object)]
     pub details: Value,
 }
 

@@ -32,7 +32,7 @@ pub struct Friend {
 }
 
 /// A friend's public profile inside a list entry.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FriendProfile {
     /// Id.
     #[serde(rename = "ID")]
@@ -46,7 +46,7 @@ pub struct FriendProfile {
 }
 
 /// A list entry as clients see it: the seed's fields plus `friend`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FriendView {
     /// Row id.
     #[serde(rename = "ID")]

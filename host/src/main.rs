@@ -68,6 +68,19 @@ enum Command {
     /// Moderate a running server through its operator API: users, groups, messages and
     /// the audit log (needs the admin token).
     Admin(admin_cli::AdminArgs),
+    /// Print the API contract for client authors as JSON; needs no configuration.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SchemaCommand {
+    /// The OpenAPI 3.1 document of the REST routes (as served at /openapi.json).
+    Openapi,
+    /// The JSON Schema of the WebSocket frames (docs/schema/ws-frames.schema.json).
+    WsFrames,
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +130,8 @@ async fn main() -> anyhow::Result<()> {
     let command = match cli.command.unwrap_or(Command::Serve) {
         // Tools for plugin authors read no configuration and touch no data.
         Command::Plugin { command } => return plugin(command).await,
+        // The contract files are built from the code alone.
+        Command::Schema { command } => return schema(command),
         // A client of a running server: the configuration is read only for its token.
         Command::Admin(args) => return admin_cli::run(args, cli.config.as_deref()).await,
         Command::Config {
@@ -148,6 +163,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Restore { file, force } => confab::backup::restore(&config, &file, force).await,
         Command::Plugin { command } => plugin(command).await,
+        Command::Schema { command } => schema(command),
         Command::Admin(args) => admin_cli::run(args, cli.config.as_deref()).await,
         Command::Config { .. } => config_check(cli.config.as_deref()),
     }
@@ -173,6 +189,20 @@ fn config_check(file: Option<&Path>) -> anyhow::Result<()> {
             std::process::exit(INVALID_CONFIG);
         }
     }
+}
+
+/// `confab schema ...`: a contract file on standard output.
+fn schema(command: SchemaCommand) -> anyhow::Result<()> {
+    let json = match command {
+        SchemaCommand::Openapi => serde_json::to_string_pretty(&confab::api::openapi::document())
+            .context("writing the OpenAPI document")?,
+        SchemaCommand::WsFrames => {
+            serde_json::to_string_pretty(&confab::ws::protocol::ws_frames_schema())
+                .context("writing the frames' schema")?
+        }
+    };
+    println!("{json}");
+    Ok(())
 }
 
 /// `confab plugin ...`: tools for plugin authors, which work without a server.

@@ -12,6 +12,11 @@
 
 import { ApiError, announce, describe, el, request } from './api.js';
 
+// The frames' types, for editors only (host/web/jsconfig.json): generated from
+// docs/schema/ws-frames.schema.json into clients/typescript/ (docs/clients.md).
+/** @typedef {import('../../clients/typescript/ws-frames').ServerFrame} ServerFrame */
+/** @typedef {import('../../clients/typescript/ws-frames').ClientFrame} ClientFrame */
+
 /** A `before` above every id: the newest history page. */
 const NEWEST = 9007199254740991;
 /** The server's history page size. */
@@ -360,6 +365,11 @@ async function leaveGroup() {
  * the token goes in `?token=`, which the server accepts for exactly this reason.
  */
 class Channel {
+  /**
+   * @param {string} path
+   * @param {{onOpen: () => void, onFrame: (frame: ServerFrame) => void,
+   *   onGiveUp: (code: number) => void}} handlers
+   */
   constructor(path, { onOpen, onFrame, onGiveUp }) {
     this.path = path;
     this.onOpen = onOpen;
@@ -384,6 +394,7 @@ class Channel {
       this.onOpen();
     });
     ws.addEventListener('message', (event) => {
+      /** @type {ServerFrame} */
       let frame;
       try {
         frame = JSON.parse(event.data);
@@ -423,6 +434,7 @@ class Channel {
     return this.ws !== null && this.ws.readyState === WebSocket.OPEN;
   }
 
+  /** @param {ClientFrame} frame */
   send(frame) {
     if (!this.open) return false;
     this.ws.send(JSON.stringify(frame));
@@ -638,10 +650,12 @@ class Conversation {
     this.channel.send(this.sendFrame(p));
   }
 
+  /** @param {ServerFrame} frame */
   frame(frame) {
     if (this.kind === 'user') this.userFrame(frame); else this.groupFrame(frame);
   }
 
+  /** @param {ServerFrame} frame */
   userFrame(frame) {
     switch (frame.code) {
       case 50002:
@@ -672,6 +686,7 @@ class Conversation {
     }
   }
 
+  /** @param {ServerFrame} frame */
   groupFrame(frame) {
     if (frame.sender !== undefined) {
       this.add({ id: frame.id, sender: Number(frame.sender), content: frame.content, ts: frame.timestamp });

@@ -7,6 +7,7 @@ mod blocks;
 mod caps;
 mod changes;
 mod chat;
+mod contract;
 mod conversations;
 mod cors;
 mod docs;

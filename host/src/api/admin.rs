@@ -15,14 +15,42 @@ use subtle::ConstantTimeEq;
 
 use crate::api::auth::bearer;
 use crate::api::envelope::ok;
-use crate::api::operator::Operator;
+use crate::api::openapi::schemas::{Envelope, NoData};
+use crate::api::operator::{Operator, OperatorHeader};
 use crate::api::params::{json_type, multipart, multipart_error, read_capped, Params};
 use crate::api::AppState;
 use crate::audit::Action;
 use crate::error::{Error, Result};
 use crate::plugins::manifest::{valid_name, Manifest};
+use crate::plugins::stats::VerdictRecord;
+use crate::plugins::view::PluginView;
 use crate::plugins::Plugins;
 use crate::users::UserService;
+
+/// The paths of this file.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list, install, show, replace, remove, enable, disable, reload, config, set_config, verdicts,
+    invites
+))]
+pub(super) struct Api;
+
+/// A plugin upload: its manifest and its component, as a multipart form.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct PluginUpload {
+    /// The manifest, TOML text (at most 64 KiB).
+    #[schema(content_media_type = "application/toml")]
+    manifest: String,
+    /// The WebAssembly component (at most 32 MiB).
+    #[schema(format = Binary, content_media_type = "application/wasm")]
+    wasm: String,
+}
+
+/// A plugin's configuration: the `[config]` table of its manifest, as a JSON object.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct PluginConfig(std::collections::BTreeMap<String, Value>);
 
 /// The largest plugin component an upload may carry, in bytes.
 const MAX_WASM_BYTES: u64 = 32 * 1024 * 1024;
@@ -82,11 +110,28 @@ fn plugin_name(name: &str) -> Result<&str> {
 
 /// `GET /admin/plugins`: every plugin, running or not; in a cluster with what each node
 /// runs of it and the counters summed over the nodes.
+#[utoipa::path(
+    get,
+    path = "/admin/plugins",
+    tag = "operators",
+    summary = "Every plugin, running or not",
+    security(("admin" = [])),
+    responses((status = 200, description = "The plugins by name; in a cluster with each node's report and the counters summed over the nodes", body = Envelope<Vec<PluginView>>)),
+)]
 pub(super) async fn list(State(plugins): State<Plugins>, _admin: Admin) -> Response {
     ok(plugins.overview().await)
 }
 
 /// `GET /admin/plugins/{name}`: one plugin.
+#[utoipa::path(
+    get,
+    path = "/admin/plugins/{name}",
+    tag = "operators",
+    summary = "One plugin",
+    security(("admin" = [])),
+    params(("name" = String, Path, description = "The plugin's name")),
+    responses((status = 200, description = "The plugin", body = Envelope<PluginView>)),
+)]
 pub(super) async fn show(
     State(plugins): State<Plugins>,
     _admin: Admin,
@@ -101,6 +146,16 @@ pub(super) async fn show(
 
 /// `POST /admin/plugins` (multipart `manifest` + `wasm`): installs or replaces the plugin
 /// the manifest names. On failure the running version, if any, stays.
+#[utoipa::path(
+    post,
+    path = "/admin/plugins",
+    tag = "operators",
+    summary = "Install or replace the plugin its manifest names",
+    security(("admin" = [])),
+    params(OperatorHeader),
+    request_body(content((PluginUpload = "multipart/form-data")), description = "The parts `manifest` and `wasm`, each once, and no other"),
+    responses((status = 200, description = "The plugin as it now runs; on failure the running version, if any, stays", body = Envelope<PluginView>)),
+)]
 pub(super) async fn install(
     State(plugins): State<Plugins>,
     operator: Operator,
@@ -122,6 +177,19 @@ async fn record_install(operator: &Operator, view: &crate::plugins::view::Plugin
 }
 
 /// `PUT /admin/plugins/{name}`: like `POST /admin/plugins`, for a manifest naming `name`.
+#[utoipa::path(
+    put,
+    path = "/admin/plugins/{name}",
+    tag = "operators",
+    summary = "Replace a plugin",
+    security(("admin" = [])),
+    params(
+        ("name" = String, Path, description = "The plugin's name, which the manifest must give too"),
+        OperatorHeader,
+    ),
+    request_body(content((PluginUpload = "multipart/form-data")), description = "The parts `manifest` and `wasm`, each once, and no other"),
+    responses((status = 200, description = "The plugin as it now runs; on failure the running version stays", body = Envelope<PluginView>)),
+)]
 pub(super) async fn replace(
     State(plugins): State<Plugins>,
     operator: Operator,
@@ -143,6 +211,15 @@ pub(super) async fn replace(
 }
 
 /// `DELETE /admin/plugins/{name}`: unloads the plugin and removes its files.
+#[utoipa::path(
+    delete,
+    path = "/admin/plugins/{name}",
+    tag = "operators",
+    summary = "Unload a plugin and remove its files",
+    security(("admin" = [])),
+    params(("name" = String, Path, description = "The plugin's name"), OperatorHeader),
+    responses((status = 200, description = "The plugin is gone (in a cluster, from every node)", body = Envelope<NoData>)),
+)]
 pub(super) async fn remove(
     State(plugins): State<Plugins>,
     operator: Operator,
@@ -157,6 +234,15 @@ pub(super) async fn remove(
 }
 
 /// `POST /admin/plugins/{name}/enable`.
+#[utoipa::path(
+    post,
+    path = "/admin/plugins/{name}/enable",
+    tag = "operators",
+    summary = "Enable a plugin",
+    security(("admin" = [])),
+    params(("name" = String, Path, description = "The plugin's name"), OperatorHeader),
+    responses((status = 200, description = "The plugin, enabled", body = Envelope<PluginView>)),
+)]
 pub(super) async fn enable(
     State(plugins): State<Plugins>,
     operator: Operator,
@@ -171,6 +257,15 @@ pub(super) async fn enable(
 }
 
 /// `POST /admin/plugins/{name}/disable`.
+#[utoipa::path(
+    post,
+    path = "/admin/plugins/{name}/disable",
+    tag = "operators",
+    summary = "Disable a plugin",
+    security(("admin" = [])),
+    params(("name" = String, Path, description = "The plugin's name"), OperatorHeader),
+    responses((status = 200, description = "The plugin, disabled", body = Envelope<PluginView>)),
+)]
 pub(super) async fn disable(
     State(plugins): State<Plugins>,
     operator: Operator,
@@ -185,6 +280,15 @@ pub(super) async fn disable(
 }
 
 /// `POST /admin/plugins/{name}/reload`: reads the plugin's files again.
+#[utoipa::path(
+    post,
+    path = "/admin/plugins/{name}/reload",
+    tag = "operators",
+    summary = "Read a plugin's files again",
+    security(("admin" = [])),
+    params(("name" = String, Path, description = "The plugin's name"), OperatorHeader),
+    responses((status = 200, description = "The plugin as reloaded", body = Envelope<PluginView>)),
+)]
 pub(super) async fn reload(
     State(plugins): State<Plugins>,
     operator: Operator,
@@ -199,6 +303,15 @@ pub(super) async fn reload(
 }
 
 /// `GET /admin/plugins/{name}/config`: the configuration as JSON.
+#[utoipa::path(
+    get,
+    path = "/admin/plugins/{name}/config",
+    tag = "operators",
+    summary = "A plugin's configuration",
+    security(("admin" = [])),
+    params(("name" = String, Path, description = "The plugin's name")),
+    responses((status = 200, description = "The configuration (an empty object when there is none)", body = Envelope<PluginConfig>)),
+)]
 pub(super) async fn config(
     State(plugins): State<Plugins>,
     _admin: Admin,
@@ -209,6 +322,19 @@ pub(super) async fn config(
 
 /// `PUT /admin/plugins/{name}/config` (the body is the JSON object): the plugin checks it
 /// first; if it refuses, its reason is shown and the old configuration stays.
+#[utoipa::path(
+    put,
+    path = "/admin/plugins/{name}/config",
+    tag = "operators",
+    summary = "Replace a plugin's configuration",
+    description = "The plugin checks the configuration first; if it refuses, its reason is the \
+        error and the old configuration stays. Otherwise it applies live and is written \
+        into the manifest. The audit log keeps the keys set, not their values.",
+    security(("admin" = [])),
+    params(("name" = String, Path, description = "The plugin's name"), OperatorHeader),
+    request_body(content((PluginConfig = "application/json")), description = "The whole new configuration, a JSON object"),
+    responses((status = 200, description = "The plugin with its new configuration", body = Envelope<PluginView>)),
+)]
 pub(super) async fn set_config(
     State(state): State<AppState>,
     operator: Operator,
@@ -251,6 +377,24 @@ pub(super) async fn set_config(
 /// `GET /admin/verdicts?limit=&after=&plugin=`: the newest rejections, rewrites and
 /// failures (in a cluster, of every node), newest first, paged: `after` is the
 /// `X-Next-After` of the page before (see [`crate::api::paging`]).
+#[utoipa::path(
+    get,
+    path = "/admin/verdicts",
+    tag = "operators",
+    summary = "The newest plugin verdicts",
+    security(("admin" = [])),
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Verdicts per page (default 100)"),
+        ("after" = Option<i64>, Query, minimum = 0, description = "The `X-Next-After` of the page before; 0 or absent: the newest"),
+        ("plugin" = Option<String>, Query, description = "Only this plugin's verdicts"),
+    ),
+    responses((
+        status = 200,
+        description = "Rejections, rewrites, denials and failures (in a cluster, of every node), newest first",
+        body = Envelope<Vec<VerdictRecord>>,
+        headers(("x-next-after" = i64, description = "Present when older verdicts remain: the `after` of the next page")),
+    )),
+)]
 pub(super) async fn verdicts(
     State(plugins): State<Plugins>,
     _admin: Admin,
@@ -271,6 +415,18 @@ pub(super) async fn verdicts(
 }
 
 /// `POST /admin/invites` with `count` (default 1): fresh single-use invite keys.
+#[utoipa::path(
+    post,
+    path = "/admin/invites",
+    tag = "operators",
+    summary = "Issue single-use invite keys",
+    security(("admin" = [])),
+    params(
+        ("count" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "How many keys (default 1)"),
+        OperatorHeader,
+    ),
+    responses((status = 200, description = "The fresh keys, for `key` at /user/register", body = Envelope<Vec<String>>)),
+)]
 pub(super) async fn invites(
     State(users): State<UserService>,
     operator: Operator,

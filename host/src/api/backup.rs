@@ -10,10 +10,16 @@ use axum::Extension;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::api::envelope::ok;
-use crate::api::operator::Operator;
+use crate::api::openapi::schemas::Envelope;
+use crate::api::operator::{Operator, OperatorHeader};
 use crate::audit::Action;
 use crate::backup::{Backups, Taken};
 use crate::error::{Error, Result};
+
+/// The paths of this file.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(take))]
+pub(super) struct Api;
 
 /// How long `confab backup` waits for the server to accept its connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,6 +30,20 @@ const MAX_ANSWER: u64 = 64 * 1024;
 /// `POST /admin/backup`: waits until SQLite holds every acknowledged message, copies the
 /// database into `<data_dir>/backups/` and answers where, with its size and messages. The
 /// file stays on the server's machine; nothing of the database crosses the network.
+#[utoipa::path(
+    post,
+    path = "/admin/backup",
+    tag = "operators",
+    summary = "Copy the SQLite database on the server",
+    description = "Waits until SQLite holds every message acknowledged before the request, then \
+        copies the database into `<data_dir>/backups/` and answers where. The file stays on \
+        the server's machine: nothing of the database crosses the network. Refused (400) on \
+        MySQL or MariaDB, which are backed up with their own tools; 404 when the server \
+        takes no backups.",
+    security(("admin" = [])),
+    params(OperatorHeader),
+    responses((status = 200, description = "The copy: its path on the server, its size and its messages", body = Envelope<Taken>)),
+)]
 pub(super) async fn take(
     operator: Operator,
     backups: Option<Extension<Backups>>,

@@ -4,13 +4,44 @@ use axum::extract::State;
 use axum::response::Response;
 
 use crate::api::envelope::ok;
+use crate::api::openapi::schemas::{Envelope, NoData};
 use crate::api::paging::{with_next, Paging};
 use crate::api::params::Params;
 use crate::error::{Error, Result};
 use crate::groups::{BanView, Group, GroupService, GroupView, HistoryVisibility, MemberView, Role};
 use crate::users::Caller;
 
+/// The paths of this file.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create,
+    join,
+    mine,
+    joined,
+    leave,
+    members,
+    set_role,
+    remove,
+    bans,
+    unban,
+    set_history
+))]
+pub(super) struct Api;
+
 /// `POST /group/create` (`group_name`|`name`, `desc`|`description`, `size`)
+#[utoipa::path(
+    post,
+    path = "/group/create",
+    tag = "groups",
+    summary = "Create a group, owned by the caller",
+    security(("bearer" = [])),
+    params(
+        ("group_name" = String, Query, description = "The name, at most 64 characters (also `name`)"),
+        ("desc" = Option<String>, Query, description = "A description, at most 100 characters (also `description`)"),
+        ("size" = Option<i64>, Query, minimum = 1, description = "Most members allowed (default `groups.default_size`, 200; at most `groups.max_size`)"),
+    ),
+    responses((status = 200, description = "The new group", body = Envelope<GroupView>)),
+)]
 pub(super) async fn create(
     State(groups): State<GroupService>,
     caller: Caller,
@@ -24,6 +55,15 @@ pub(super) async fn create(
 }
 
 /// `POST /group/join` (`group_id`)
+#[utoipa::path(
+    post,
+    path = "/group/join",
+    tag = "groups",
+    summary = "Join a group",
+    security(("bearer" = [])),
+    params(("group_id" = i64, Query, minimum = 1, description = "The group")),
+    responses((status = 200, description = "The caller is a member", body = Envelope<NoData>)),
+)]
 pub(super) async fn join(
     State(groups): State<GroupService>,
     caller: Caller,
@@ -34,6 +74,19 @@ pub(super) async fn join(
 }
 
 /// `GET /group/mine` (`limit`, `after`: paged, see [`Paging`])
+#[utoipa::path(
+    get,
+    path = "/group/mine",
+    tag = "groups",
+    summary = "The groups the caller owns, a page at a time",
+    security(("bearer" = [])),
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Most groups in the page (1 to 1000, default 1000)"),
+        ("after" = Option<i64>, Query, minimum = 0, description = "The `X-Next-After` of the page before (a group id); 0 or absent: the first page"),
+    ),
+    responses((status = 200, description = "A page of the groups, by id", body = Envelope<Vec<GroupView>>,
+        headers(("X-Next-After" = i64, description = "The `after` of the next page; only when more entries remain")))),
+)]
 pub(super) async fn mine(
     State(groups): State<GroupService>,
     caller: Caller,
@@ -45,6 +98,19 @@ pub(super) async fn mine(
 }
 
 /// `GET /group/joined` (`limit`, `after`: paged, see [`Paging`])
+#[utoipa::path(
+    get,
+    path = "/group/joined",
+    tag = "groups",
+    summary = "The groups the caller belongs to (owned ones included), a page at a time",
+    security(("bearer" = [])),
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Most groups in the page (1 to 1000, default 1000)"),
+        ("after" = Option<i64>, Query, minimum = 0, description = "The `X-Next-After` of the page before (a group id); 0 or absent: the first page"),
+    ),
+    responses((status = 200, description = "A page of the groups, by id", body = Envelope<Vec<GroupView>>,
+        headers(("X-Next-After" = i64, description = "The `after` of the next page; only when more entries remain")))),
+)]
 pub(super) async fn joined(
     State(groups): State<GroupService>,
     caller: Caller,
@@ -63,6 +129,16 @@ fn group_page(paging: Paging, list: Vec<Group>) -> Response {
 }
 
 /// `DELETE /group/delete` (`group_id`): leave.
+#[utoipa::path(
+    method(delete, post),
+    path = "/group/delete",
+    tag = "groups",
+    summary = "Leave a group",
+    description = "An owner's group goes to the successor the group policy names, or is dissolved when the owner was alone.",
+    security(("bearer" = [])),
+    params(("group_id" = i64, Query, minimum = 1, description = "The group")),
+    responses((status = 200, description = "The caller is no longer a member", body = Envelope<NoData>)),
+)]
 pub(super) async fn leave(
     State(groups): State<GroupService>,
     caller: Caller,
@@ -74,6 +150,21 @@ pub(super) async fn leave(
 
 /// `GET /group/members?group_id=`: the whole list, earliest-joined first; with `limit` or
 /// `after`, pages by user id (see [`Paging::requested`]).
+#[utoipa::path(
+    get,
+    path = "/group/members",
+    tag = "groups",
+    summary = "The members of a group the caller belongs to",
+    description = "Without `limit` and `after`, the whole list, earliest-joined first; with either, a page by user id.",
+    security(("bearer" = [])),
+    params(
+        ("group_id" = i64, Query, minimum = 1, description = "The group"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Most entries in the page (1 to 1000, default 1000); giving `limit` or `after` pages the list by user id"),
+        ("after" = Option<i64>, Query, minimum = 0, description = "The `X-Next-After` of the page before (0: the first page); giving `limit` or `after` pages the list by user id"),
+    ),
+    responses((status = 200, description = "The members", body = Envelope<Vec<MemberView>>,
+        headers(("X-Next-After" = i64, description = "When paging: the `after` of the next page; only when more entries remain")))),
+)]
 pub(super) async fn members(
     State(groups): State<GroupService>,
     caller: Caller,
@@ -93,6 +184,19 @@ pub(super) async fn members(
 }
 
 /// `POST /group/role` (`group_id`, `user_id`, `role`: 2 admin or 0 member): owner only.
+#[utoipa::path(
+    post,
+    path = "/group/role",
+    tag = "groups",
+    summary = "Make a member an admin, or a plain member again (owner only)",
+    security(("bearer" = [])),
+    params(
+        ("group_id" = i64, Query, minimum = 1, description = "The group"),
+        ("user_id" = i64, Query, minimum = 1, description = "The member (also `target_id`)"),
+        ("role" = i64, Query, description = "2: admin, 0: member"),
+    ),
+    responses((status = 200, description = "The member has the role", body = Envelope<NoData>)),
+)]
 pub(super) async fn set_role(
     State(groups): State<GroupService>,
     caller: Caller,
@@ -110,6 +214,19 @@ pub(super) async fn set_role(
 }
 
 /// `POST /group/remove` (`group_id`, `user_id`): owner or admin; the user is banned.
+#[utoipa::path(
+    post,
+    path = "/group/remove",
+    tag = "groups",
+    summary = "Remove a member, who is banned until the ban is lifted (owner or admin)",
+    description = "The owner removes anyone else; an admin removes plain members only.",
+    security(("bearer" = [])),
+    params(
+        ("group_id" = i64, Query, minimum = 1, description = "The group"),
+        ("user_id" = i64, Query, minimum = 1, description = "The member (also `target_id`)"),
+    ),
+    responses((status = 200, description = "The user is out of the group and banned from it", body = Envelope<NoData>)),
+)]
 pub(super) async fn remove(
     State(groups): State<GroupService>,
     caller: Caller,
@@ -123,6 +240,21 @@ pub(super) async fn remove(
 
 /// `GET /group/bans?group_id=`: owner or admin. The whole list, earliest first; with
 /// `limit` or `after`, pages by user id (see [`Paging::requested`]).
+#[utoipa::path(
+    get,
+    path = "/group/bans",
+    tag = "groups",
+    summary = "The users banned from a group (owner or admin)",
+    description = "Without `limit` and `after`, the whole list, earliest first; with either, a page by user id.",
+    security(("bearer" = [])),
+    params(
+        ("group_id" = i64, Query, minimum = 1, description = "The group"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Most entries in the page (1 to 1000, default 1000); giving `limit` or `after` pages the list by user id"),
+        ("after" = Option<i64>, Query, minimum = 0, description = "The `X-Next-After` of the page before (0: the first page); giving `limit` or `after` pages the list by user id"),
+    ),
+    responses((status = 200, description = "The bans", body = Envelope<Vec<BanView>>,
+        headers(("X-Next-After" = i64, description = "When paging: the `after` of the next page; only when more entries remain")))),
+)]
 pub(super) async fn bans(
     State(groups): State<GroupService>,
     caller: Caller,
@@ -142,6 +274,18 @@ pub(super) async fn bans(
 }
 
 /// `POST /group/unban` (`group_id`, `user_id`): owner or admin.
+#[utoipa::path(
+    post,
+    path = "/group/unban",
+    tag = "groups",
+    summary = "Lift a ban, so the user may join again (owner or admin)",
+    security(("bearer" = [])),
+    params(
+        ("group_id" = i64, Query, minimum = 1, description = "The group"),
+        ("user_id" = i64, Query, minimum = 1, description = "The banned user (also `target_id`)"),
+    ),
+    responses((status = 200, description = "The ban is lifted", body = Envelope<NoData>)),
+)]
 pub(super) async fn unban(
     State(groups): State<GroupService>,
     caller: Caller,
@@ -155,6 +299,18 @@ pub(super) async fn unban(
 
 /// `POST /group/history_visibility` (`group_id`, `history_visibility`: `all` or `joined`):
 /// owner or admin.
+#[utoipa::path(
+    post,
+    path = "/group/history_visibility",
+    tag = "groups",
+    summary = "Set what new members read of the earlier history (owner or admin)",
+    security(("bearer" = [])),
+    params(
+        ("group_id" = i64, Query, minimum = 1, description = "The group"),
+        ("history_visibility" = HistoryVisibility, Query, description = "`all`: everything the group has kept; `joined`: only what is sent after they join (also `visibility`)"),
+    ),
+    responses((status = 200, description = "The visibility is set", body = Envelope<NoData>)),
+)]
 pub(super) async fn set_history(
     State(groups): State<GroupService>,
     caller: Caller,

@@ -22,6 +22,52 @@ use crate::messages::Conversation;
 use crate::presence::RedisPresence;
 use crate::store::{MessageStore, UserStore};
 
+/// The paths of this file.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, readyz))]
+pub(super) struct Api;
+
+/// The answer of `/healthz`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Live {
+    /// Always true.
+    live: bool,
+}
+
+/// The answer of `/readyz` when every check passes.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Ready {
+    /// Always true.
+    ready: bool,
+}
+
+/// The answer of `/readyz` when a check fails.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct NotReady {
+    /// Always false.
+    ready: bool,
+    /// The checks that failed, by name.
+    failed: Vec<Check>,
+}
+
+/// A readiness check.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum Check {
+    /// The database answers an indexed read.
+    Database,
+    /// Redis answers a ping (in a cluster).
+    Redis,
+    /// The MongoDB history answers a read (when configured).
+    Mongodb,
+    /// The plugins are running (when a plugin folder is configured).
+    Plugins,
+}
+
 /// How long one probe may take before its check counts as failed.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -125,12 +171,33 @@ async fn probe<T>(
 }
 
 /// `GET /healthz`: 200 while the process serves requests.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "probes",
+    summary = "Liveness: the process answers",
+    responses((status = 200, description = "The process serves requests (plain JSON, not the envelope)", body = Live)),
+)]
 pub(super) async fn healthz() -> Response {
     Json(json!({ "live": true })).into_response()
 }
 
 /// `GET /readyz`: 200 `{"ready":true}`, or 503 `{"ready":false,"failed":[...]}` naming
 /// the failed checks (`database`, `redis`, `mongodb`, `plugins`).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "probes",
+    summary = "Readiness: the process and everything it needs answer",
+    description = "Checks the database, Redis and MongoDB when configured, and the plugins when \
+        a plugin folder is set; each probe has a 2-second deadline, and one round of probes \
+        answers every request for a second. The answer names failed checks only: the causes \
+        are in the log.",
+    responses(
+        (status = 200, description = "Ready (plain JSON, not the envelope)", body = Ready),
+        (status = 503, description = "Not ready: the failed checks (plain JSON, not the envelope)", body = NotReady),
+    ),
+)]
 pub(super) async fn readyz(State(state): State<AppState>) -> Response {
     let failed = state
         .readiness

@@ -15,6 +15,11 @@ use crate::api::auth::bearer;
 use crate::api::AppState;
 use crate::error::{Error, Result};
 
+/// The paths of this file.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(metrics))]
+pub(super) struct Api;
+
 /// Proof that the request may read the metrics.
 #[derive(Debug)]
 pub(super) struct Scraper;
@@ -38,6 +43,22 @@ impl FromRequestParts<AppState> for Scraper {
 
 /// `GET /metrics`: the server's series, then the plugins' (in a cluster every series is
 /// labelled `node="<name>"`).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "probes",
+    summary = "This node's metrics, for Prometheus",
+    description = "The server's series, then the plugins'; in a cluster every series is \
+        labelled `node=\"<name>\"`. Opened by the metrics token (`[metrics] token`); until \
+        that is set, by the admin token (deprecated), which is refused here once it is.",
+    security(("metrics" = []), ("admin" = [])),
+    responses((
+        status = 200,
+        description = "The series in Prometheus' text exposition format 0.0.4",
+        body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8",
+    )),
+)]
 pub(super) async fn metrics(State(state): State<AppState>, _scraper: Scraper) -> Response {
     let mut out = String::with_capacity(16 * 1024);
     state.metrics.render(&mut out);
@@ -48,4 +69,17 @@ pub(super) async fn metrics(State(state): State<AppState>, _scraper: Scraper) ->
         HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_document_gives_the_content_type_served() {
+        let doc = serde_json::to_value(crate::api::openapi::document()).expect("json");
+        let content = doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+            .as_object()
+            .expect("content by type");
+        let types: Vec<&String> = content.keys().collect();
+        assert_eq!(types, [crate::metrics::CONTENT_TYPE]);
+    }
 }

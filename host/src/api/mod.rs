@@ -11,7 +11,6 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -25,6 +24,8 @@ use crate::uploads::Uploads;
 use crate::users::UserService;
 use crate::ws::Hub;
 use std::sync::Arc;
+
+use routes::{delete, get, post, put, Routes};
 
 mod admin;
 pub mod admin_client;
@@ -40,10 +41,12 @@ pub mod health;
 mod metrics;
 mod moderation;
 pub mod observe;
+pub mod openapi;
 mod operator;
 pub mod paging;
 pub mod params;
 mod readers;
+pub mod routes;
 mod search;
 pub mod serve;
 pub mod throttle;
@@ -103,9 +106,14 @@ pub struct AppState {
     pub readiness: health::Readiness,
 }
 
-/// The whole HTTP API.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// Every path and method the router serves.
+pub fn route_table() -> Vec<routes::Route> {
+    routes().into_parts().1
+}
+
+/// The routes of the API, before state and layers.
+fn routes() -> Routes {
+    Routes::new()
         .route("/user/ping", get(ping))
         .route("/user/register", get(users::register).post(users::register))
         .route("/user/login", get(users::login).post(users::login))
@@ -113,15 +121,9 @@ pub fn router(state: AppState) -> Router {
         .route("/user/logout", post(users::logout))
         .route("/user/me", get(users::me))
         .route("/user/find", get(users::find).post(users::find))
-        .route(
-            "/user/delete",
-            axum::routing::delete(users::delete).post(users::delete),
-        )
+        .route("/user/delete", delete(users::delete).post(users::delete))
         .route("/user/emailCheck", post(users::email_check))
-        .route(
-            "/user/update",
-            axum::routing::put(users::update).post(users::update),
-        )
+        .route("/user/update", put(users::update).post(users::update))
         .route("/user/upload", post(uploads::upload))
         .route("/user/block", post(blocks::block))
         .route("/user/unblock", post(blocks::unblock))
@@ -138,10 +140,7 @@ pub fn router(state: AppState) -> Router {
         .route("/group/join", post(groups::join))
         .route("/group/mine", get(groups::mine))
         .route("/group/joined", get(groups::joined))
-        .route(
-            "/group/delete",
-            axum::routing::delete(groups::leave).post(groups::leave),
-        )
+        .route("/group/delete", delete(groups::leave).post(groups::leave))
         .route("/group/members", get(groups::members))
         .route("/group/role", post(groups::set_role))
         .route("/group/remove", post(groups::remove))
@@ -181,14 +180,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/admin/users/{id}/ban", post(moderation::ban))
         .route("/admin/users/{id}/unban", post(moderation::unban))
-        .route(
-            "/admin/groups/{id}",
-            axum::routing::delete(moderation::dissolve_group),
-        )
-        .route(
-            "/admin/messages/{id}",
-            axum::routing::delete(moderation::remove_message),
-        )
+        .route("/admin/groups/{id}", delete(moderation::dissolve_group))
+        .route("/admin/messages/{id}", delete(moderation::remove_message))
         .route("/admin/audit", get(moderation::audit))
         .route("/admin/backup", post(backup::take))
         .route("/metrics", get(metrics::metrics))
@@ -200,6 +193,14 @@ pub fn router(state: AppState) -> Router {
         .route("/admin", get(web::console))
         .route("/admin/", get(web::console))
         .route("/assets/{file}", get(web::asset))
+        // The contract of these routes.
+        .route("/openapi.json", get(openapi::serve))
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = routes().into_parts();
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -241,6 +242,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// `GET /user/ping`: liveness, in the envelope.
+#[utoipa::path(
+    get,
+    path = "/user/ping",
+    tag = "probes",
+    summary = "Liveness, in the envelope",
+    responses((status = 200, description = "The server answers: `data` is \"success\"", body = openapi::schemas::Envelope<String>)),
+)]
 async fn ping() -> Response {
     envelope::ok("success")
 }

@@ -12,15 +12,61 @@ use serde_json::{json, Value};
 
 use crate::api::admin::Admin;
 use crate::api::envelope::ok;
-use crate::api::operator::Operator;
+use crate::api::openapi::schemas::Envelope;
+use crate::api::operator::{Operator, OperatorHeader};
 use crate::api::paging::with_next;
 use crate::api::params::Params;
 use crate::api::AppState;
-use crate::audit::{Action, AuditLog};
+use crate::audit::{Action, AuditLog, AuditView};
 use crate::error::{Error, Result};
 use crate::messages::Conversation;
 use crate::store::Page;
+use crate::users::moderation::AccountView;
 use crate::users::UserService;
+
+/// The paths of this file.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    find_users,
+    show_user,
+    ban,
+    unban,
+    delete_user,
+    dissolve_group,
+    remove_message,
+    audit
+))]
+pub(super) struct Api;
+
+/// A dissolved group, as it was.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct DissolvedGroup {
+    /// Its id.
+    id: i64,
+    /// Its name.
+    name: String,
+    /// Its owner's id.
+    owner: i64,
+    /// How many members it had.
+    members: u64,
+}
+
+/// A removed message: who sent it and where, not its text.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct RemovedMessage {
+    /// Its id.
+    id: i64,
+    /// Who sent it.
+    sender: i64,
+    /// The receiver of a private message; null for a group's.
+    recipient: Option<i64>,
+    /// The group of a group message; null for a private one.
+    group_id: Option<i64>,
+    /// When it was sent, unix milliseconds.
+    sent_at: i64,
+}
 
 /// Users listed when the request names no `limit`.
 const DEFAULT_USERS: i64 = 100;
@@ -75,6 +121,24 @@ fn reason(params: &Params) -> Result<Value> {
 
 /// `GET /admin/users?q=&limit=&after=`: accounts by name prefix, id or exact email, by id;
 /// `X-Next-After` carries the cursor when more remain.
+#[utoipa::path(
+    get,
+    path = "/admin/users",
+    tag = "operators",
+    summary = "Find accounts",
+    security(("admin" = [])),
+    params(
+        ("q" = Option<String>, Query, description = "A name prefix (any case) or an id; with an `@`, an exact email address; empty or absent: every account"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Accounts per page (default 100)"),
+        ("after" = Option<i64>, Query, minimum = 0, description = "The `X-Next-After` of the page before (default 0: the start)"),
+    ),
+    responses((
+        status = 200,
+        description = "The accounts found, by id",
+        body = Envelope<Vec<AccountView>>,
+        headers(("x-next-after" = i64, description = "Present when more accounts remain: the `after` of the next page")),
+    )),
+)]
 pub(super) async fn find_users(
     State(users): State<UserService>,
     _admin: Admin,
@@ -103,6 +167,15 @@ pub(super) async fn find_users(
 }
 
 /// `GET /admin/users/{id}`: one account.
+#[utoipa::path(
+    get,
+    path = "/admin/users/{id}",
+    tag = "operators",
+    summary = "One account",
+    security(("admin" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "The user's id")),
+    responses((status = 200, description = "The account", body = Envelope<AccountView>)),
+)]
 pub(super) async fn show_user(
     State(users): State<UserService>,
     _admin: Admin,
@@ -113,6 +186,17 @@ pub(super) async fn show_user(
 
 /// `POST /admin/users/{id}/ban` (`reason`): refuses the user's logins and tokens and closes
 /// their sockets on every node.
+#[utoipa::path(
+    post,
+    path = "/admin/users/{id}/ban",
+    tag = "operators",
+    summary = "Ban a user",
+    description = "Refuses the user's logins and tokens, revokes every token and closes their \
+        sockets on every node.",
+    security(("admin" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "The user's id"), ("reason" = Option<String>, Query, max_length = 500, description = "Why, for the audit log"), OperatorHeader),
+    responses((status = 200, description = "The account, banned", body = Envelope<AccountView>)),
+)]
 pub(super) async fn ban(
     State(users): State<UserService>,
     operator: Operator,
@@ -130,6 +214,16 @@ pub(super) async fn ban(
 }
 
 /// `POST /admin/users/{id}/unban` (`reason`).
+#[utoipa::path(
+    post,
+    path = "/admin/users/{id}/unban",
+    tag = "operators",
+    summary = "Lift a user's ban",
+    description = "Logins work again; the tokens revoked by the ban stay revoked.",
+    security(("admin" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "The user's id"), ("reason" = Option<String>, Query, max_length = 500, description = "Why, for the audit log"), OperatorHeader),
+    responses((status = 200, description = "The account, active", body = Envelope<AccountView>)),
+)]
 pub(super) async fn unban(
     State(users): State<UserService>,
     operator: Operator,
@@ -147,6 +241,15 @@ pub(super) async fn unban(
 }
 
 /// `DELETE /admin/users/{id}` (`reason`): deletes the account; answers it as it was.
+#[utoipa::path(
+    delete,
+    path = "/admin/users/{id}",
+    tag = "operators",
+    summary = "Delete an account",
+    security(("admin" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "The user's id"), ("reason" = Option<String>, Query, max_length = 500, description = "Why, for the audit log"), OperatorHeader),
+    responses((status = 200, description = "The account as it was", body = Envelope<AccountView>)),
+)]
 pub(super) async fn delete_user(
     State(users): State<UserService>,
     operator: Operator,
@@ -165,6 +268,18 @@ pub(super) async fn delete_user(
 
 /// `DELETE /admin/groups/{id}` (`reason`): dissolves the group, closing its members'
 /// group sockets on every node.
+#[utoipa::path(
+    delete,
+    path = "/admin/groups/{id}",
+    tag = "operators",
+    summary = "Dissolve a group",
+    description = "Removes the group with its members, bans and mutes and closes its members' \
+        group sockets on every node. Its messages stay in the history, readable by no one \
+        through the group.",
+    security(("admin" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "The group's id"), ("reason" = Option<String>, Query, max_length = 500, description = "Why, for the audit log"), OperatorHeader),
+    responses((status = 200, description = "The group as it was", body = Envelope<DissolvedGroup>)),
+)]
 pub(super) async fn dissolve_group(
     State(state): State<AppState>,
     operator: Operator,
@@ -191,6 +306,17 @@ pub(super) async fn dissolve_group(
 /// `DELETE /admin/messages/{id}` (`reason`): removes the message for everyone; its
 /// conversation's live sockets get 50011. The audit log keeps who sent it and where, not
 /// its text.
+#[utoipa::path(
+    delete,
+    path = "/admin/messages/{id}",
+    tag = "operators",
+    summary = "Remove a message for everyone",
+    description = "The conversation's live sockets are told (code 50011). The audit log keeps \
+        who sent it and where, not its text.",
+    security(("admin" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "The message's id"), ("reason" = Option<String>, Query, max_length = 500, description = "Why, for the audit log"), OperatorHeader),
+    responses((status = 200, description = "The message removed, without its text", body = Envelope<RemovedMessage>)),
+)]
 pub(super) async fn remove_message(
     State(state): State<AppState>,
     operator: Operator,
@@ -221,6 +347,23 @@ pub(super) async fn remove_message(
 
 /// `GET /admin/audit?limit=&before=`: the audit log, newest first; `X-Next-Before` carries
 /// the cursor of the older entries when more remain.
+#[utoipa::path(
+    get,
+    path = "/admin/audit",
+    tag = "operators",
+    summary = "The audit log of operator actions",
+    security(("admin" = [])),
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Entries per page (default 100)"),
+        ("before" = Option<i64>, Query, minimum = 1, description = "The `X-Next-Before` of the page before; absent: the newest"),
+    ),
+    responses((
+        status = 200,
+        description = "The entries, newest first",
+        body = Envelope<Vec<AuditView>>,
+        headers(("x-next-before" = i64, description = "Present when older entries remain: the `before` of the next page")),
+    )),
+)]
 pub(super) async fn audit(
     State(log): State<AuditLog>,
     _admin: Admin,

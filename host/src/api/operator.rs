@@ -17,6 +17,18 @@ const OPERATOR_HEADER: &str = "x-operator";
 /// Longest operator name, in characters.
 const MAX_OPERATOR_CHARS: usize = 64;
 
+/// The `X-Operator` header, as the OpenAPI document shows it on the routes that take an
+/// [`Operator`].
+#[derive(utoipa::IntoParams)]
+#[into_params(names("X-Operator"), parameter_in = Header)]
+#[allow(dead_code)]
+pub(super) struct OperatorHeader(
+    /// Who acts, for the audit log: the operator's own word, at most 64 characters of
+    /// text without control characters ("" without the header).
+    #[param(required = false)]
+    String,
+);
+
 /// Proof of the admin token, with who acted. Handlers that change something take it and
 /// record what they did through it.
 #[derive(Debug)]

@@ -13,6 +13,42 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
+/// The paths of this file.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(client, console, console_slash, asset))]
+pub(super) struct Api;
+
+/// A file under `/assets/`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+enum AssetName {
+    /// The style sheet.
+    #[schema(rename = "style.css")]
+    Style,
+    /// The API client both pages use.
+    #[schema(rename = "api.js")]
+    Api,
+    /// The chat client's script.
+    #[schema(rename = "app.js")]
+    App,
+    /// The operator console's script.
+    #[schema(rename = "admin.js")]
+    Admin,
+    /// The icon.
+    #[schema(rename = "favicon.svg")]
+    Favicon,
+}
+
+/// The `If-None-Match` header, as the document shows it.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("If-None-Match"), parameter_in = Header)]
+#[allow(dead_code)]
+struct IfNoneMatch(
+    /// The `ETag` of an earlier answer: 304 while it still holds.
+    #[param(required = false)]
+    String,
+);
+
 /// One file served to browsers.
 struct Asset {
     /// The name under `/assets/`.
@@ -71,17 +107,111 @@ const BASE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'sel
                            base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// `GET /`: the chat client.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "web",
+    summary = "The browser chat client",
+    params(IfNoneMatch),
+    responses(
+        (
+            status = 200,
+            description = "The page, with a strict content security policy",
+            body = String,
+            content_type = "text/html; charset=utf-8",
+            headers(
+                ("ETag" = String, description = "Changes only with the server's binary"),
+                ("Cache-Control" = String, description = "`no-cache`: revalidate each time"),
+                ("Content-Security-Policy" = String, description = "Scripts, styles and connections from this origin only, no inline code"),
+            ),
+        ),
+        (status = 304, description = "Not modified: the ETag still holds"),
+    ),
+)]
 pub(super) async fn client(headers: HeaderMap) -> Response {
     serve(&INDEX, &headers)
 }
 
 /// `GET /admin/` and `GET /admin`: the operator console. The page holds no secret; the
 /// API behind it asks for the admin token.
+#[utoipa::path(
+    get,
+    path = "/admin",
+    tag = "web",
+    summary = "The operator console",
+    description = "The page holds no secret; the API behind it asks for the admin token.",
+    params(IfNoneMatch),
+    responses(
+        (
+            status = 200,
+            description = "The page, with a strict content security policy",
+            body = String,
+            content_type = "text/html; charset=utf-8",
+            headers(
+                ("ETag" = String, description = "Changes only with the server's binary"),
+                ("Cache-Control" = String, description = "`no-cache`: revalidate each time"),
+                ("Content-Security-Policy" = String, description = "Scripts, styles and connections from this origin only, no inline code"),
+            ),
+        ),
+        (status = 304, description = "Not modified: the ETag still holds"),
+    ),
+)]
 pub(super) async fn console(headers: HeaderMap) -> Response {
     serve(&CONSOLE, &headers)
 }
 
+/// `GET /admin/`, as the document shows it: the router serves it with [`console`].
+#[utoipa::path(
+    get,
+    path = "/admin/",
+    tag = "web",
+    summary = "The operator console (as at /admin)",
+    params(IfNoneMatch),
+    responses(
+        (
+            status = 200,
+            description = "The page, with a strict content security policy",
+            body = String,
+            content_type = "text/html; charset=utf-8",
+            headers(
+                ("ETag" = String, description = "Changes only with the server's binary"),
+                ("Cache-Control" = String, description = "`no-cache`: revalidate each time"),
+                ("Content-Security-Policy" = String, description = "Scripts, styles and connections from this origin only, no inline code"),
+            ),
+        ),
+        (status = 304, description = "Not modified: the ETag still holds"),
+    ),
+)]
+#[allow(dead_code)]
+async fn console_slash() {}
+
 /// `GET /assets/{file}`: a script, style sheet or icon; anything else is a 404 envelope.
+#[utoipa::path(
+    get,
+    path = "/assets/{file}",
+    tag = "web",
+    summary = "A script, style sheet or icon of the web pages",
+    params(
+        ("file" = inline(AssetName), Path, description = "The file's name"),
+        IfNoneMatch,
+    ),
+    responses(
+        (
+            status = 200,
+            description = "The file; its type is the name's extension's",
+            content(
+                (String = "text/css; charset=utf-8"),
+                (String = "text/javascript; charset=utf-8"),
+                (String = "image/svg+xml"),
+            ),
+            headers(
+                ("ETag" = String, description = "Changes only with the server's binary"),
+                ("Cache-Control" = String, description = "`no-cache`: revalidate each time"),
+            ),
+        ),
+        (status = 304, description = "Not modified: the ETag still holds"),
+    ),
+)]
 pub(super) async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Result<Response> {
     let asset = ASSETS
         .iter()
@@ -176,6 +306,28 @@ mod tests {
         );
         assert_eq!(policy(&headers), BASE_POLICY);
         assert_eq!(policy(&HeaderMap::new()), BASE_POLICY);
+    }
+
+    #[test]
+    fn the_document_lists_every_asset_with_its_type() {
+        let doc = serde_json::to_value(crate::api::openapi::document()).expect("json");
+        let get = &doc["paths"]["/assets/{file}"]["get"];
+        let names: Vec<&str> = get["parameters"][0]["schema"]["enum"]
+            .as_array()
+            .expect("the file names are an enum")
+            .iter()
+            .map(|name| name.as_str().expect("a name"))
+            .collect();
+        let served: Vec<&str> = ASSETS.iter().map(|a| a.name).collect();
+        assert_eq!(names, served);
+        let types = get["responses"]["200"]["content"]
+            .as_object()
+            .expect("content by type");
+        for asset in ASSETS {
+            assert!(types.contains_key(asset.content_type), "{}", asset.name);
+        }
+        let page = &doc["paths"]["/"]["get"]["responses"]["200"]["content"];
+        assert!(page.get(INDEX.content_type).is_some());
     }
 
     #[test]

@@ -35,7 +35,7 @@ const MYSQL_BACKUP: &str = "the database is MySQL or MariaDB: back it up with \
      `mysqldump --single-transaction` (see \"Backups and restore\" in docs/operating.md)";
 
 /// A copy the server took.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Taken {
     /// Where it is, as an absolute path on the server's machine.
     pub file: String,

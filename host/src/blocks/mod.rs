@@ -45,8 +45,8 @@ pub struct Block {
     pub blocked_at: i64,
 }
 
-/// A block as clients see it, in the style of [`crate::groups::BanView`].
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// A block as clients see it, in the style of a group ban.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct BlockView {
     /// The blocked user's id.
     #[serde(rename = "ID")]
@@ -91,7 +91,7 @@ pub struct Mute {
 }
 
 /// A mute as clients see it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct MuteView {
     /// The muted user's id.
     #[serde(rename = "ID")]

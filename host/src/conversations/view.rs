@@ -8,7 +8,7 @@ use crate::store::conversations::LastMessage;
 use crate::users::{rfc3339, UserId};
 
 /// A conversation of `GET /chat/conversations`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ConversationView {
     /// `friend` or `group`.
     pub kind: &'static str,
@@ -18,15 +18,15 @@ pub struct ConversationView {
     pub name: String,
     /// The newest message the caller may read, or null.
     pub last_message: Option<LastMessageView>,
-    /// Messages from others the caller has not read (at most [`super::COUNT_CAP`]).
+    /// Messages from others the caller has not read (at most 999, `COUNT_CAP`).
     pub unread: u32,
     /// Unread messages of a group that mention the caller (at most
-    /// [`super::COUNT_CAP`]; always 0 for a friend).
+    /// 999, `COUNT_CAP`; always 0 for a friend).
     pub mentions: u32,
 }
 
 /// A conversation's newest message.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct LastMessageView {
     /// Server id.
     pub id: i64,
@@ -69,7 +69,7 @@ impl From<&Entry> for ConversationView {
 }
 
 /// A friend of `GET /friend/presence`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PresenceView {
     /// The friend's user id.
     pub user_id: UserId,

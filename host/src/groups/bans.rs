@@ -28,8 +28,8 @@ pub struct Ban {
     pub banned_at: i64,
 }
 
-/// A ban as clients see it, in the style of [`crate::groups::MemberView`].
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// A ban as clients see it, in the style of a member.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct BanView {
     /// The banned user's id.
     #[serde(rename = "ID")]

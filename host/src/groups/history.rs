@@ -15,7 +15,7 @@ use crate::messages::Conversation;
 use crate::users::{now_millis, Caller, UserId};
 
 /// What a group's new members may read of the messages sent before they joined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HistoryVisibility {
     /// Everything the group has kept.

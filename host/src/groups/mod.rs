@@ -127,7 +127,7 @@ pub struct Member {
 
 /// A group as clients see it, in the seed's field names plus `member_count` and
 /// `history_visibility`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct GroupView {
     /// Id.
     #[serde(rename = "ID")]
@@ -173,7 +173,7 @@ impl From<&Group> for GroupView {
 }
 
 /// A member as clients see it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct MemberView {
     /// The user's id.
     #[serde(rename = "ID")]

@@ -125,7 +125,7 @@ pub struct Hit {
 }
 
 /// A hit as clients see it: the conversation is named as the search filters name it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HitView {
     /// Server id, also the cursor: pass it as `before` for older hits.
     pub id: i64,

@@ -11,7 +11,19 @@ use serde::{Deserialize, Serialize};
 use crate::config::PluginsConfig;
 
 /// The hooks a plugin can implement (the WIT's `hook` enum).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Hook {
     /// Every private and group message.
@@ -51,7 +63,7 @@ impl fmt::Display for Hook {
 }
 
 /// What a failed call (trap, timeout, memory exhaustion, invalid answer) means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Failure {
     /// The plugin is skipped for that call: the message, join or upload goes on.

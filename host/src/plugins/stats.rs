@@ -39,19 +39,19 @@ pub struct Counters {
 }
 
 /// A copy of the counters, for the admin API.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CountersView {
-    /// See [`Counters::calls`].
+    /// Calls made (including failed ones).
     pub calls: u64,
-    /// See [`Counters::rejects`].
+    /// Messages rejected, joins denied, uploads refused.
     pub rejects: u64,
-    /// See [`Counters::rewrites`].
+    /// Messages rewritten, uploads renamed.
     pub rewrites: u64,
-    /// See [`Counters::errors`].
+    /// Calls that trapped, ran out of memory or answered something invalid.
     pub errors: u64,
-    /// See [`Counters::timeouts`].
+    /// Calls stopped at their deadline.
     pub timeouts: u64,
-    /// See [`Counters::skipped`].
+    /// Calls skipped because the plugin was quarantined.
     pub skipped: u64,
     /// Keys the plugin's store dropped to stay within `[plugins] kv_max_keys` (with Redis,
     /// those this node's writes dropped). Filled in by the registry, which holds the store.
@@ -212,7 +212,7 @@ fn quantile(cumulative: &[u64], q: f64) -> Option<u64> {
 }
 
 /// One remembered verdict.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct VerdictRecord {
     /// When, unix milliseconds.
     pub at: i64,

@@ -11,7 +11,7 @@ use super::stats::{CountersView, VerdictRecord};
 use super::{metrics, Inner, PluginError, Plugins};
 
 /// Where a plugin stands on one node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PluginState {
     /// Loaded, enabled and taking part in its chains.
@@ -67,7 +67,7 @@ impl PartialEq<&str> for PluginState {
 }
 
 /// One plugin as operators see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PluginView {
     /// Its name.
     pub name: String,
@@ -105,7 +105,7 @@ pub struct PluginView {
 }
 
 /// Limits, as shown.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct LimitsView {
     /// MiB.
     pub memory_mib: u64,
@@ -114,7 +114,7 @@ pub struct LimitsView {
 }
 
 /// One node's report on one plugin.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NodeView {
     /// The node's name (`[cluster] node_name`).
     pub node: String,

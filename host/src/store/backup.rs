@@ -29,7 +29,7 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 const TABLES: [&str; 3] = ["_sqlx_migrations", "users", "messages"];
 
 /// What a copy of the database holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Copied {
     /// The file's size.
     pub bytes: u64,

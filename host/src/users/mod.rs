@@ -88,7 +88,7 @@ pub struct ProfileChange {
 
 /// A user as clients see it, in the seed's field names. Email and phone are filled only
 /// for the user themself.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Profile {
     /// Id.
     #[serde(rename = "ID")]
@@ -120,7 +120,7 @@ pub struct Profile {
 }
 
 /// A fresh pair of tokens, in the seed's field names.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     /// Access token.
     #[serde(rename = "aToken")]

@@ -24,9 +24,10 @@ const MAX_QUERY_CHARS: usize = 254;
 const NO_SUCH_USER: Error = Error::NotFound("no user with this id");
 
 /// An account as the operator sees it: no email or phone, which only their owner reads.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct AccountView {
     /// Id.
+    #[schema(value_type = i64)]
     pub id: UserId,
     /// Name as registered.
     pub name: String,

@@ -6,6 +6,7 @@
 //! reads it as a notice it does not know and ignores it.
 
 use axum::extract::ws::Utf8Bytes;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::error::Code;
@@ -83,24 +84,59 @@ impl Request {
     }
 }
 
-/// The fields of a change frame.
-#[derive(Serialize)]
-struct ChangeFrame<'a> {
-    from: String,
-    code: u32,
-    content: &'a str,
+/// The fields of a change frame (50010–50017, the mention's 50015 aside): who acted, and on
+/// which message of which conversation.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct ChangeFrame<'a> {
+    /// Who acted: a user id (`"0"` for the operator's removal of a group message).
+    pub(crate) from: String,
+    /// What happened (see `Code`).
+    pub(crate) code: u32,
+    /// The new text, the emoji, or a fixed word (empty for a recall or a deletion).
+    pub(crate) content: &'a str,
+    /// The message concerned (for a read receipt, the one read up to).
     #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<i64>,
+    pub(crate) id: Option<i64>,
+    /// In a private conversation: the other user's id.
     #[serde(skip_serializing_if = "Option::is_none")]
-    to: Option<String>,
+    pub(crate) to: Option<String>,
+    /// In a group: the group.
     #[serde(skip_serializing_if = "Option::is_none")]
-    group_id: Option<i64>,
+    pub(crate) group_id: Option<i64>,
+    /// An edit: when it was made, unix seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    edited_at: Option<i64>,
+    pub(crate) edited_at: Option<i64>,
+    /// A reaction: true when it was added, false when taken back.
     #[serde(skip_serializing_if = "Option::is_none")]
-    on: Option<bool>,
+    pub(crate) on: Option<bool>,
+    /// Typing: for how many seconds to show it, unless another comes.
     #[serde(skip_serializing_if = "Option::is_none")]
-    expires: Option<u64>,
+    pub(crate) expires: Option<u64>,
+}
+
+/// The acknowledgement of a change request (types 10–14).
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Ack<'a> {
+    /// Always empty: the server speaks.
+    #[schemars(extend("const" = ""))]
+    pub(crate) from: &'static str,
+    /// 50002.
+    pub(crate) code: u32,
+    /// What was done: `edited`, `recalled`, `deleted for you`, `reaction saved`, `read` or
+    /// `delivery noted`.
+    pub(crate) content: &'a str,
+    /// The message the request named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<i64>,
+    /// The request's `client_id`, when it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) client_id: Option<&'a str>,
+    /// An edit whose text a plugin rewrote: true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rewritten: Option<bool>,
+    /// With `rewritten`: the text stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) stored: Option<&'a str>,
 }
 
 /// The frame telling a socket of `conversation` about `change`. `from` is who made it;
@@ -154,20 +190,6 @@ fn other(a: UserId, b: UserId, user: UserId) -> UserId {
 /// The acknowledgement of a request (50002), with the message id and the client's id;
 /// for an edit whose text a filter rewrote, also the text as stored.
 pub fn ack(request: &Request, client_id: Option<&str>, stored: Option<&str>) -> Utf8Bytes {
-    #[derive(Serialize)]
-    struct Ack<'a> {
-        from: &'static str,
-        code: u32,
-        content: &'a str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        id: Option<i64>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        client_id: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        rewritten: Option<bool>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        stored: Option<&'a str>,
-    }
     let stored = match request {
         Request::Edit { content, .. } => stored.filter(|stored| stored != content),
         _ => None,

@@ -91,6 +91,28 @@ fn upgrade(
 }
 
 /// `GET /chat/ws?toUid=B`: the conversation with B; without `toUid`, the user's inbox.
+#[utoipa::path(
+    get,
+    path = "/chat/ws",
+    tag = "chat",
+    summary = "Open a private socket: a conversation, or the inbox",
+    description = "A WebSocket upgrade. The token, the parameters and the peer are checked \
+        before the upgrade, so a refused client gets an HTTP answer in the envelope: 401 \
+        without a valid token or with another user's `uid`, 400 for a malformed `toUid`, a \
+        `toUid` naming the caller, or a request that is not an upgrade, 403 when the page's \
+        origin may not open sockets here.",
+    security(("bearer" = [])),
+    params(
+        ("token" = Option<String>, Query, description = "The access token, instead of the Authorization header (which browsers cannot set on a WebSocket)"),
+        ("toUid" = Option<i64>, Query, minimum = 1, description = "The peer of a conversation socket; without it, the caller's inbox"),
+        ("uid" = Option<i64>, Query, description = "The caller's own id; any other is refused"),
+    ),
+    responses(
+        (status = 101, description = "Switching Protocols: the socket is open. Its frames are described by docs/schema/ws-frames.schema.json, and explained in docs/protocol.md (WebSockets)."),
+        (status = 200, description = "Refused with code 30011: `toUid` names no user", body = crate::api::openapi::schemas::ErrorEnvelope),
+        (status = 403, description = "Refused with code 30012: the page's origin may not open WebSockets on this server", body = crate::api::openapi::schemas::ErrorEnvelope),
+    ),
+)]
 pub async fn private(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -120,6 +142,28 @@ pub async fn private(
 }
 
 /// `GET /chat/group_ws?group_id=G`: a member's socket for group G.
+#[utoipa::path(
+    get,
+    path = "/chat/group_ws",
+    tag = "chat",
+    summary = "Open a member's socket for a group",
+    description = "A WebSocket upgrade. The token, the parameters and the membership are \
+        checked before the upgrade, so a refused client gets an HTTP answer in the envelope: \
+        401 without a valid token or with another user's `uid`, 400 for a missing or \
+        malformed `group_id` or a request that is not an upgrade, 403 for a group the caller \
+        is not a member of (or no such group), or a page's origin that may not open sockets \
+        here.",
+    security(("bearer" = [])),
+    params(
+        ("token" = Option<String>, Query, description = "The access token, instead of the Authorization header (which browsers cannot set on a WebSocket)"),
+        ("group_id" = i64, Query, minimum = 1, description = "The group"),
+        ("uid" = Option<i64>, Query, description = "The caller's own id; any other is refused"),
+    ),
+    responses(
+        (status = 101, description = "Switching Protocols: the socket is open. Its frames are described by docs/schema/ws-frames.schema.json, and explained in docs/protocol.md (WebSockets)."),
+        (status = 403, description = "Refused: 30009 when the caller is not a member of the group (or there is no such group), 30012 when the page's origin may not open WebSockets on this server", body = crate::api::openapi::schemas::ErrorEnvelope),
+    ),
+)]
 pub async fn group(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -3,6 +3,9 @@
 //! writes. Every code comes from the one [`Code`](crate::error::Code) table, except a plugin's own rejection
 //! code, which the plugin chooses.
 //!
+//! The frames' JSON Schema, for client authors, is [`ws_frames_schema`]: generated from the
+//! wire structs of the server's frames and the canonical client frames of [`wire`].
+//!
 //! A server frame is encoded once into
 //! [`Utf8Bytes`](axum::extract::ws::Utf8Bytes), whose clones share one buffer: a
 //! message going to many sockets is serialised once.
@@ -13,10 +16,17 @@ use serde_json::Value;
 use crate::users::UserId;
 use crate::ws::change_frames::Request;
 
+pub mod schema;
+#[cfg(test)]
+mod schema_tests;
 mod server;
+mod server_shapes;
+mod server_wire;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
+pub use schema::ws_frames_schema;
 pub use server::ServerFrame;
 
 /// The longest `client_id` accepted, in characters.

@@ -4,6 +4,10 @@
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 
+use super::server_wire::{
+    DirectAck, DirectDelivery, Extras, GroupAck, GroupDelivery, HistoryEntry, Mention, MoreUnread,
+    Notice, ReactionCount, Renewed,
+};
 use crate::error::Code;
 use crate::messages::Message;
 use crate::users::UserId;
@@ -77,117 +81,6 @@ pub enum ServerFrame<'a> {
     },
 }
 
-/// `{"from","code","content"}` with the optional fields seed clients ignore.
-#[derive(Serialize)]
-struct Plain<'a> {
-    from: &'a str,
-    code: u32,
-    content: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ts: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    timestamp: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    group_id: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    more: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expires: Option<i64>,
-    /// On an ack: a plugin stored another text than the client sent.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rewritten: Option<bool>,
-    /// On an ack whose message was rewritten: the text stored.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stored: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sender: Option<String>,
-}
-
-impl<'a> Plain<'a> {
-    fn new(code: Code, content: &'a str) -> Self {
-        Self::with_number(code.number(), content)
-    }
-
-    fn with_number(code: u32, content: &'a str) -> Self {
-        Self {
-            from: "",
-            code,
-            content,
-            id: None,
-            ts: None,
-            timestamp: None,
-            group_id: None,
-            client_id: None,
-            more: None,
-            expires: None,
-            rewritten: None,
-            stored: None,
-            sender: None,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct DirectDelivery<'a> {
-    from: String,
-    code: u32,
-    content: &'a str,
-    id: i64,
-    ts: i64,
-    to: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reply_to: Option<i64>,
-}
-
-#[derive(Serialize)]
-struct HistoryEntry<'a> {
-    from: &'static str,
-    code: u32,
-    content: &'a str,
-    read: bool,
-    ts: i64,
-    id: i64,
-    #[serde(flatten)]
-    extras: Extras,
-}
-
-#[derive(Serialize)]
-struct GroupDelivery<'a> {
-    sender: String,
-    content: &'a str,
-    timestamp: i64,
-    group_id: i64,
-    id: i64,
-    #[serde(flatten)]
-    extras: Extras,
-}
-
-/// What a message may carry beyond the seed's fields: all absent for a plain message.
-#[derive(Serialize, Default)]
-struct Extras {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reply_to: Option<i64>,
-    /// When it was last edited, unix seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    edited_at: Option<i64>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    reactions: Vec<ReactionCount>,
-}
-
-/// One emoji on a message: how many put it there, and who (oldest first).
-#[derive(Serialize)]
-struct ReactionCount {
-    emoji: String,
-    count: usize,
-    users: Vec<String>,
-}
-
 impl Extras {
     fn of(message: &Message, reactions: Option<&crate::messages::changes::Tally>) -> Self {
         Self {
@@ -206,16 +99,32 @@ impl Extras {
     }
 }
 
+/// A notice with the table's `code` (or a plugin's own) and no `client_id`.
+fn notice(code: u32, content: &str) -> Notice<'_> {
+    Notice {
+        from: "",
+        code,
+        content,
+        client_id: None,
+    }
+}
+
 /// The seed's text of the welcome frame.
-const WELCOME: &str = "已连接至服务器";
+pub(super) const WELCOME: &str = "已连接至服务器";
 /// The seed's text of the end of a listing.
-const END: &str = "到底了";
+pub(super) const END: &str = "到底了";
 /// The last frame of an unread page when more remain.
-const MORE_UNREAD: &str = "more unread: send type 3 again";
+pub(super) const MORE_UNREAD: &str = "more unread: send type 3 again";
 /// The answer to a renewed token.
-const RENEWED: &str = "token renewed";
+pub(super) const RENEWED: &str = "token renewed";
 /// The notice of a mention.
-const MENTIONED: &str = "mentioned in group";
+pub(super) const MENTIONED: &str = "mentioned in group";
+/// The seed's text of a private message's acknowledgement, peer online.
+pub(super) const ONLINE: &str = "对方在线应答";
+/// The seed's text of a private message's acknowledgement, peer offline.
+pub(super) const OFFLINE: &str = "对方不在线应答";
+/// The seed's text of a group message's acknowledgement.
+pub(super) const GROUP_SENT: &str = "发送成功";
 
 impl ServerFrame<'_> {
     /// The frame as JSON text, ready to be written to any number of sockets.
@@ -241,15 +150,15 @@ impl ServerFrame<'_> {
     /// The frame; an ack with `stored` says its message was rewritten to that text.
     fn encode_noting(&self, stored: Option<&str>) -> Utf8Bytes {
         let json = match *self {
-            ServerFrame::Welcome => to_json(&Plain::new(Code::WsOk, WELCOME)),
-            ServerFrame::BadFrame(reason) => to_json(&Plain::new(Code::InvalidParams, reason)),
+            ServerFrame::Welcome => to_json(&notice(Code::WsOk.number(), WELCOME)),
+            ServerFrame::BadFrame(reason) => to_json(&notice(Code::InvalidParams.number(), reason)),
             ServerFrame::Error {
                 code,
                 content,
                 client_id,
-            } => to_json(&Plain {
+            } => to_json(&Notice {
                 client_id,
-                ..Plain::with_number(code, content)
+                ..notice(code, content)
             }),
             ServerFrame::Direct(message) => to_json(&DirectDelivery {
                 from: message.sender.to_string(),
@@ -261,96 +170,111 @@ impl ServerFrame<'_> {
                 client_id: message.client_id.as_deref(),
                 reply_to: message.reply_to,
             }),
-            ServerFrame::DirectHistory { message, viewer } => to_json(&HistoryEntry {
-                from: if message.sender == viewer {
-                    "me"
-                } else {
-                    "you"
-                },
-                // The seed's history entries carry code 0, outside the table.
-                code: 0,
-                content: &message.content,
-                read: message.read,
-                ts: message.sent_at / 1000,
-                id: message.id,
-                extras: Extras::of(message, None),
-            }),
+            ServerFrame::DirectHistory { message, viewer } => {
+                to_json(&history_entry(message, viewer, None))
+            }
             ServerFrame::DirectAck { message, online } => {
-                let (code, text) = if online {
-                    (Code::WsOnline, "对方在线应答")
+                let (code, content) = if online {
+                    (Code::WsOnline, ONLINE)
                 } else {
-                    (Code::WsOffline, "对方不在线应答")
+                    (Code::WsOffline, OFFLINE)
                 };
-                to_json(&Plain {
-                    id: Some(message.id),
-                    ts: Some(message.sent_at / 1000),
+                to_json(&DirectAck {
+                    from: "",
+                    code: code.number(),
+                    content,
+                    id: message.id,
+                    ts: message.sent_at / 1000,
                     client_id: message.client_id.as_deref(),
                     rewritten: stored.map(|_| true),
                     stored,
-                    ..Plain::new(code, text)
                 })
             }
-            ServerFrame::Group { message, group } => to_json(&GroupDelivery {
-                sender: message.sender.to_string(),
-                content: &message.content,
-                timestamp: message.sent_at / 1000,
-                group_id: group,
-                id: message.id,
-                extras: Extras::of(message, None),
-            }),
+            ServerFrame::Group { message, group } => to_json(&group_delivery(message, group, None)),
             ServerFrame::Listed {
                 message,
                 viewer,
                 reactions,
             } => match message.conversation {
-                crate::messages::Conversation::Group(group) => to_json(&GroupDelivery {
-                    sender: message.sender.to_string(),
-                    content: &message.content,
-                    timestamp: message.sent_at / 1000,
-                    group_id: group,
-                    id: message.id,
-                    extras: Extras::of(message, reactions),
-                }),
-                crate::messages::Conversation::Direct(..) => to_json(&HistoryEntry {
-                    from: if message.sender == viewer {
-                        "me"
-                    } else {
-                        "you"
-                    },
-                    code: 0,
-                    content: &message.content,
-                    read: message.read,
-                    ts: message.sent_at / 1000,
-                    id: message.id,
-                    extras: Extras::of(message, reactions),
-                }),
+                crate::messages::Conversation::Group(group) => {
+                    to_json(&group_delivery(message, group, reactions))
+                }
+                crate::messages::Conversation::Direct(..) => {
+                    to_json(&history_entry(message, viewer, reactions))
+                }
             },
-            ServerFrame::GroupAck { message, group } => to_json(&Plain {
-                id: Some(message.id),
-                timestamp: Some(message.sent_at / 1000),
-                group_id: Some(group),
+            ServerFrame::GroupAck { message, group } => to_json(&GroupAck {
+                from: "",
+                code: Code::WsOk.number(),
+                content: GROUP_SENT,
+                id: message.id,
+                timestamp: message.sent_at / 1000,
+                group_id: group,
                 client_id: message.client_id.as_deref(),
                 rewritten: stored.map(|_| true),
                 stored,
-                ..Plain::new(Code::WsOk, "发送成功")
             }),
-            ServerFrame::Mentioned(mention) => to_json(&Plain {
-                id: Some(mention.message),
-                group_id: Some(mention.group),
-                sender: Some(mention.sender.to_string()),
-                ..Plain::new(Code::WsMention, MENTIONED)
+            ServerFrame::Mentioned(mention) => to_json(&Mention {
+                from: "",
+                code: Code::WsMention.number(),
+                content: MENTIONED,
+                id: mention.message,
+                group_id: mention.group,
+                sender: mention.sender.to_string(),
             }),
-            ServerFrame::End => to_json(&Plain::new(Code::WsEnd, END)),
-            ServerFrame::MoreUnread => to_json(&Plain {
-                more: Some(true),
-                ..Plain::new(Code::WsOk, MORE_UNREAD)
+            ServerFrame::End => to_json(&notice(Code::WsEnd.number(), END)),
+            ServerFrame::MoreUnread => to_json(&MoreUnread {
+                from: "",
+                code: Code::WsOk.number(),
+                content: MORE_UNREAD,
+                more: true,
             }),
-            ServerFrame::Renewed { expires } => to_json(&Plain {
-                expires: Some(expires),
-                ..Plain::new(Code::WsOk, RENEWED)
+            ServerFrame::Renewed { expires } => to_json(&Renewed {
+                from: "",
+                code: Code::WsOk.number(),
+                content: RENEWED,
+                expires,
             }),
         };
         Utf8Bytes::from(json)
+    }
+}
+
+/// A private message of a listing, from `viewer`'s side.
+fn history_entry<'a>(
+    message: &'a Message,
+    viewer: UserId,
+    reactions: Option<&crate::messages::changes::Tally>,
+) -> HistoryEntry<'a> {
+    HistoryEntry {
+        from: if message.sender == viewer {
+            "me"
+        } else {
+            "you"
+        },
+        // The seed's history entries carry code 0, outside the table.
+        code: 0,
+        content: &message.content,
+        read: message.read,
+        ts: message.sent_at / 1000,
+        id: message.id,
+        extras: Extras::of(message, reactions),
+    }
+}
+
+/// A group message, live or listed.
+fn group_delivery<'a>(
+    message: &'a Message,
+    group: i64,
+    reactions: Option<&crate::messages::changes::Tally>,
+) -> GroupDelivery<'a> {
+    GroupDelivery {
+        sender: message.sender.to_string(),
+        content: &message.content,
+        timestamp: message.sent_at / 1000,
+        group_id: group,
+        id: message.id,
+        extras: Extras::of(message, reactions),
     }
 }
 

@@ -10,56 +10,164 @@ fn parse(body: &str, group: bool) -> Result<ClientFrame, BadFrame> {
     ClientFrame::parse(body, 1024, group)
 }
 
+/// Frames the parser accepts, on a private (`false`) or group socket, with what it reads.
+/// Each is canonical: the frames' schema accepts them too (`schema_tests.rs`).
+pub(super) fn accepted() -> Vec<(&'static str, bool, ClientFrame)> {
+    use crate::ws::change_frames::Request;
+    let change = |to, request, client_id: Option<&str>| ClientFrame::Change {
+        to,
+        request,
+        client_id: client_id.map(str::to_owned),
+    };
+    let mut frames = vec![
+        (
+            r#"{"type":1,"content":"hi","to":"7","client_id":"c1"}"#,
+            false,
+            ClientFrame::Send {
+                to: Some(7),
+                content: "hi".into(),
+                client_id: Some("c1".into()),
+                reply_to: None,
+                mentions: vec![],
+            },
+        ),
+        (
+            r#"{"content":"hi","sender":"3"}"#,
+            true,
+            ClientFrame::Send {
+                to: None,
+                content: "hi".into(),
+                client_id: None,
+                reply_to: None,
+                mentions: vec![],
+            },
+        ),
+        (
+            r#"{"type":1,"content":"@bob look","reply_to":"40","mentions":[2,"7"]}"#,
+            true,
+            ClientFrame::Send {
+                to: None,
+                content: "@bob look".into(),
+                client_id: None,
+                reply_to: Some(40),
+                mentions: vec![2, 7],
+            },
+        ),
+        (
+            r#"{"type":2,"before":40}"#,
+            false,
+            ClientFrame::History {
+                to: None,
+                page: Page::Before(40),
+            },
+        ),
+        (
+            r#"{"type":2,"content":"oops"}"#,
+            true,
+            ClientFrame::History {
+                to: None,
+                page: Page::AfterSecs(0),
+            },
+        ),
+        (
+            r#"{"type":2,"content":1735732800,"to":5}"#,
+            false,
+            ClientFrame::History {
+                to: Some(5),
+                page: Page::AfterSecs(1_735_732_800),
+            },
+        ),
+        (
+            r#"{"type":3,"to":2}"#,
+            false,
+            ClientFrame::Unread { to: Some(2) },
+        ),
+        (
+            r#"{"type":3,"content":""}"#,
+            false,
+            ClientFrame::Unread { to: None },
+        ),
+        (
+            r#"{"type":10,"id":17,"content":"new text","client_id":"e1"}"#,
+            false,
+            change(
+                None,
+                Request::Edit {
+                    id: 17,
+                    content: "new text".into(),
+                },
+                Some("e1"),
+            ),
+        ),
+        (
+            r#"{"type":11,"id":"17"}"#,
+            true,
+            change(None, Request::Recall { id: 17 }, None),
+        ),
+        (
+            r#"{"type":12,"id":17,"to":4}"#,
+            false,
+            change(Some(4), Request::Hide { id: 17 }, None),
+        ),
+        (
+            r#"{"type":13,"id":17,"content":"👍","on":false}"#,
+            true,
+            change(
+                None,
+                Request::React {
+                    id: 17,
+                    emoji: "👍".into(),
+                    on: Some(false),
+                },
+                None,
+            ),
+        ),
+        (
+            r#"{"type":14,"id":17}"#,
+            true,
+            change(
+                None,
+                Request::Receipt {
+                    id: 17,
+                    delivered: false,
+                },
+                None,
+            ),
+        ),
+        (
+            r#"{"type":14,"id":17,"content":"delivered","to":"3"}"#,
+            false,
+            change(
+                Some(3),
+                Request::Receipt {
+                    id: 17,
+                    delivered: true,
+                },
+                None,
+            ),
+        ),
+        (
+            r#"{"type":15,"to":3}"#,
+            false,
+            change(Some(3), Request::Typing, None),
+        ),
+    ];
+    for group in [false, true] {
+        frames.push((
+            r#"{"type":9,"content":" eyJ.a.b "}"#,
+            group,
+            ClientFrame::Renew {
+                token: "eyJ.a.b".into(),
+            },
+        ));
+    }
+    frames
+}
+
 #[test]
 fn client_frames_are_read_into_their_type() {
-    assert_eq!(
-        parse(
-            r#"{"type":1,"content":"hi","to":"7","client_id":"c1"}"#,
-            false
-        ),
-        Ok(ClientFrame::Send {
-            to: Some(7),
-            content: "hi".into(),
-            client_id: Some("c1".into()),
-            reply_to: None,
-            mentions: vec![],
-        })
-    );
-    assert_eq!(
-        parse(r#"{"content":"hi","sender":"3"}"#, true),
-        Ok(ClientFrame::Send {
-            to: None,
-            content: "hi".into(),
-            client_id: None,
-            reply_to: None,
-            mentions: vec![],
-        })
-    );
-    assert_eq!(
-        parse(r#"{"type":2,"before":40}"#, false),
-        Ok(ClientFrame::History {
-            to: None,
-            page: Page::Before(40)
-        })
-    );
-    assert_eq!(
-        parse(r#"{"type":2,"content":"oops"}"#, true),
-        Ok(ClientFrame::History {
-            to: None,
-            page: Page::AfterSecs(0)
-        })
-    );
-    assert_eq!(
-        parse(r#"{"type":3,"to":2}"#, false),
-        Ok(ClientFrame::Unread { to: Some(2) })
-    );
-    for group in [false, true] {
-        assert_eq!(
-            parse(r#"{"type":9,"content":" eyJ.a.b "}"#, group),
-            Ok(ClientFrame::Renew {
-                token: "eyJ.a.b".into()
-            })
-        );
+    for (body, group, frame) in accepted() {
+        assert_eq!(parse(body, group), Ok(frame), "{body}");
     }
 }
 
