@@ -268,7 +268,14 @@ pub async fn services(config: &Config, purpose: Purpose) -> anyhow::Result<(AppS
         (!config.history.url.is_empty()).then(|| stores.messages.clone()),
         config.plugins.enabled,
     );
+    let sockets = Arc::new(crate::ws::session::Context {
+        renewal: Arc::new(users.clone()),
+        chat: chat.clone(),
+        hub: hub.clone(),
+        limits: config.chat.clone(),
+    });
     let state = AppState {
+        sockets,
         users,
         friends,
         groups,

@@ -82,6 +82,8 @@ pub struct AppState {
     pub chat: ChatService,
     /// This node's sockets.
     pub hub: Arc<Hub>,
+    /// What every WebSocket session of the node shares.
+    pub sockets: Arc<crate::ws::session::Context>,
     /// Chat limits.
     pub chat_limits: crate::config::ChatConfig,
     /// The shared online list, when several nodes form one service.

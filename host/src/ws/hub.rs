@@ -7,17 +7,18 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio::sync::{broadcast, watch, Notify};
 use tokio_util::task::TaskTracker;
 
 use crate::bus::{Bus, Event, SocketRef};
 use crate::groups::GroupId;
 use crate::users::UserId;
 use crate::ws::limits::{Census, Refused, SocketCaps, UserRate};
+use crate::ws::outbox::{Outbox, Pushed};
 use crate::ws::protocol::ServerFrame;
 
 /// What a socket is bound to.
@@ -70,25 +71,6 @@ impl Kill {
     }
 }
 
-/// How full a socket's outbound queue is, in bytes; the session takes off what it writes.
-#[derive(Debug, Default)]
-pub struct Backlog {
-    bytes: AtomicUsize,
-    limit: usize,
-}
-
-impl Backlog {
-    /// Counts a frame the session has taken from its queue.
-    pub fn written(&self, frame: &Utf8Bytes) {
-        self.bytes.fetch_sub(frame.len(), Ordering::Relaxed);
-    }
-
-    /// Bytes waiting to be written.
-    pub fn bytes(&self) -> usize {
-        self.bytes.load(Ordering::Relaxed)
-    }
-}
-
 /// The bounds of one socket's outbound queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueLimits {
@@ -102,9 +84,15 @@ struct Entry {
     user: UserId,
     kind: SocketKind,
     address: Option<IpAddr>,
-    tx: mpsc::Sender<Utf8Bytes>,
+    outbox: Arc<Outbox>,
     kill: Arc<Kill>,
-    backlog: Arc<Backlog>,
+}
+
+impl Drop for Entry {
+    /// A socket the hub no longer knows reads what waits, then ends.
+    fn drop(&mut self) {
+        self.outbox.close();
+    }
 }
 
 #[derive(Default)]
@@ -120,11 +108,9 @@ pub struct Registration {
     /// Where the socket is in the cluster.
     pub socket: SocketRef,
     /// Frames to write.
-    pub rx: mpsc::Receiver<Utf8Bytes>,
+    pub outbox: Arc<Outbox>,
     /// Closes the socket from outside.
     pub kill: Arc<Kill>,
-    /// Bytes waiting in `rx`.
-    pub backlog: Arc<Backlog>,
 }
 
 /// A socket asking to join the hub.
@@ -288,12 +274,8 @@ impl Hub {
         let open = reg.by_user.get(&user).map_or(0, Vec::len);
         reg.census.admit(open, address, self.caps)?;
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(queue.frames.max(1));
+        let outbox = Arc::new(Outbox::new(queue.frames, queue.bytes));
         let kill = Arc::new(Kill::default());
-        let backlog = Arc::new(Backlog {
-            bytes: AtomicUsize::new(0),
-            limit: queue.bytes,
-        });
         reg.census.add(address);
         reg.sockets.insert(
             id,
@@ -301,9 +283,8 @@ impl Hub {
                 user,
                 kind,
                 address,
-                tx,
+                outbox: outbox.clone(),
                 kill: kill.clone(),
-                backlog: backlog.clone(),
             },
         );
         reg.by_user.entry(user).or_default().push(id);
@@ -315,9 +296,8 @@ impl Hub {
                 node: self.node,
                 socket: id,
             },
-            rx,
+            outbox,
             kill,
-            backlog,
         })
     }
 
@@ -501,30 +481,16 @@ impl Hub {
 /// Queues a frame on a socket (sharing its bytes), or closes a socket too slow to take it;
 /// true when it was queued.
 fn push(entry: &Entry, frame: &Utf8Bytes) -> bool {
-    let slow = || {
-        entry
-            .kill
-            .fire(1013, "reading too slowly: reconnect and read history");
-    };
-    let len = frame.len();
-    let before = entry.backlog.bytes.fetch_add(len, Ordering::Relaxed);
-    if before + len > entry.backlog.limit {
-        entry.backlog.bytes.fetch_sub(len, Ordering::Relaxed);
-        slow();
-        return false;
-    }
-    match entry.tx.try_send(frame.clone()) {
-        Ok(()) => true,
-        Err(mpsc::error::TrySendError::Full(_)) => {
-            entry.backlog.bytes.fetch_sub(len, Ordering::Relaxed);
-            slow();
+    match entry.outbox.push(frame) {
+        Pushed::Queued => true,
+        Pushed::Full => {
+            entry
+                .kill
+                .fire(1013, "reading too slowly: reconnect and read history");
             false
         }
         // The session is already ending.
-        Err(mpsc::error::TrySendError::Closed(_)) => {
-            entry.backlog.bytes.fetch_sub(len, Ordering::Relaxed);
-            false
-        }
+        Pushed::Closed => false,
     }
 }
 
@@ -560,7 +526,7 @@ mod tests {
         let one = ServerFrame::Direct(&message(1, &"x".repeat(100)))
             .encode()
             .len();
-        let mut reg = hub
+        let reg = hub
             .register(Admission {
                 user: 2,
                 kind: SocketKind::Inbox,
@@ -583,14 +549,13 @@ mod tests {
             .await
             .expect("the third frame passes the bound and closes the socket");
         assert_eq!(reg.kill.close().0, 1013);
-        assert_eq!(reg.backlog.bytes(), 2 * one, "only what fits was queued");
+        assert_eq!(reg.outbox.bytes(), 2 * one, "only what fits was queued");
         let mut queued = 0;
-        while let Ok(frame) = reg.rx.try_recv() {
-            reg.backlog.written(&frame);
+        while reg.outbox.try_recv().is_some() {
             queued += 1;
         }
         assert_eq!(queued, 2);
-        assert_eq!(reg.backlog.bytes(), 0);
+        assert_eq!(reg.outbox.bytes(), 0);
     }
 
     /// A user at their cap, or an address at its cap, is refused with 1008; a socket that

@@ -20,6 +20,7 @@ use crate::users::Caller;
 pub mod change_frames;
 pub mod hub;
 pub mod limits;
+pub mod outbox;
 pub mod protocol;
 pub mod session;
 
@@ -195,17 +196,14 @@ fn start(
     kind: SocketKind,
     welcome: bool,
 ) -> Response {
-    let limits = state.chat_limits.clone();
+    let limits = &state.chat_limits;
     let hub = state.hub.clone();
     let session = session::Session {
         user: client.caller.id,
         kind,
         address: client.address,
         token_expires: client.expires,
-        renewal: std::sync::Arc::new(state.users.clone()),
-        chat: state.chat.clone(),
-        hub: hub.clone(),
-        limits: limits.clone(),
+        context: state.sockets.clone(),
         welcome,
     };
     // The socket runs in a task of its own: it keeps the upgrade request's id, so its

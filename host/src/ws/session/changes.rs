@@ -43,7 +43,7 @@ impl Session {
                 Err(reason) => return ready(Reply::invalid(reason)),
             },
         };
-        let chat = self.chat.clone();
+        let chat = self.context.chat.clone();
         let user = self.user;
         let origin = Some(me);
         Box::pin(async move {

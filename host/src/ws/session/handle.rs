@@ -18,7 +18,7 @@ impl Session {
     /// Reads one text frame and returns its answer.
     pub(super) async fn handle(&self, body: &str, bucket: &mut Bucket, me: SocketRef) -> Answer {
         let group = matches!(self.kind, SocketKind::Group(_));
-        let frame = match ClientFrame::parse(body, self.limits.max_frame_bytes, group) {
+        let frame = match ClientFrame::parse(body, self.context.limits.max_frame_bytes, group) {
             Ok(frame) => frame,
             Err(bad) => return ready(Reply::invalid(&bad.reason)),
         };
@@ -55,7 +55,7 @@ impl Session {
 
     /// Checks a fresh token for this socket's user; the loop moves the socket's expiry.
     fn renew(&self, token: String) -> Answer {
-        let renewal = self.renewal.clone();
+        let renewal = self.context.renewal.clone();
         let user = self.user;
         Box::pin(async move {
             match renewal.renew(&token).await {
@@ -115,7 +115,10 @@ impl Session {
         };
         // Not invalid frames: the client may simply retry later.
         if !bucket.take() {
-            self.hub.message_stats().refused(Refusal::RateLimited);
+            self.context
+                .hub
+                .message_stats()
+                .refused(Refusal::RateLimited);
             return ready(Reply::valid(vec![ServerFrame::Error {
                 code: Code::RateLimited.number(),
                 content: "too many messages on this socket: slow down",
@@ -123,8 +126,11 @@ impl Session {
             }
             .encode()]));
         }
-        if self.hub.user_rate().check(self.user).is_err() {
-            self.hub.message_stats().refused(Refusal::RateLimited);
+        if self.context.hub.user_rate().check(self.user).is_err() {
+            self.context
+                .hub
+                .message_stats()
+                .refused(Refusal::RateLimited);
             return ready(Reply::valid(vec![ServerFrame::Error {
                 code: Code::RateLimited.number(),
                 content: "too many messages from this user: slow down",
@@ -133,7 +139,7 @@ impl Session {
             .encode()]));
         }
         let user = self.user;
-        let chat = &self.chat;
+        let chat = &self.context.chat;
         // The ack says so when a plugin stored another text than this.
         let submitted = content.to_owned();
         match (self.kind, peer) {
@@ -142,7 +148,7 @@ impl Session {
                     .submit_group(user, group, content, client_id.clone(), reply_to, Some(me))
                     .await
                     .map(|pending| chat.mentioning(pending, mentions));
-                answer(pending, client_id, self.hub.clone(), move |sent| {
+                answer(pending, client_id, self.context.hub.clone(), move |sent| {
                     ServerFrame::GroupAck {
                         message: &sent.message,
                         group,
@@ -154,7 +160,7 @@ impl Session {
                 let pending = chat
                     .submit_direct(user, peer, content, client_id.clone(), reply_to, Some(me))
                     .await;
-                answer(pending, client_id, self.hub.clone(), move |sent| {
+                answer(pending, client_id, self.context.hub.clone(), move |sent| {
                     ServerFrame::DirectAck {
                         message: &sent.message,
                         online: sent.recipient_online,
@@ -167,7 +173,7 @@ impl Session {
     }
 
     fn history(&self, conversation: Conversation, page: Page) -> Answer {
-        let chat = self.chat.clone();
+        let chat = self.context.chat.clone();
         let viewer = self.user;
         Box::pin(async move {
             let result = match page {
@@ -199,9 +205,9 @@ impl Session {
     }
 
     fn unread(&self, conversation: Conversation, me: SocketRef) -> Answer {
-        let chat = self.chat.clone();
+        let chat = self.context.chat.clone();
         let viewer = self.user;
-        let page = self.limits.unread_page;
+        let page = self.context.limits.unread_page;
         Box::pin(async move {
             let taken = match chat.take_unread(conversation, viewer, page, Some(me)).await {
                 Ok((unread, more)) => chat.decorate(viewer, unread).await.map(|d| (d, more)),

@@ -43,6 +43,16 @@ pub struct Session {
     /// When the access token the socket opened with expires (unix seconds); the socket
     /// closes with 4001 then, unless the client renews it (type 9).
     pub token_expires: i64,
+    /// What every session of the node shares.
+    pub context: Arc<Context>,
+    /// Whether to greet the client with the welcome frame (private sockets).
+    pub welcome: bool,
+}
+
+/// What every session of a node shares, behind one pointer: each socket's task keeps its
+/// session for its whole life, and a chat server's sockets are mostly idle, so what is the
+/// same for all of them is not copied into each.
+pub struct Context {
     /// Checks the tokens a client renews the socket with.
     pub renewal: Arc<dyn Renewal>,
     /// The chat service.
@@ -51,8 +61,12 @@ pub struct Session {
     pub hub: Arc<Hub>,
     /// Limits.
     pub limits: ChatConfig,
-    /// Whether to greet the client with the welcome frame (private sockets).
-    pub welcome: bool,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").finish_non_exhaustive()
+    }
 }
 
 /// Checks a fresh access token sent over a socket (type 9).
@@ -184,33 +198,36 @@ impl Session {
             kind: self.kind,
             address: self.address,
             queue: QueueLimits {
-                frames: self.limits.outbound_queue,
-                bytes: self.limits.outbound_queue_bytes,
+                frames: self.context.limits.outbound_queue,
+                bytes: self.context.limits.outbound_queue_bytes,
             },
         };
         let Registration {
             socket: me,
-            mut rx,
+            outbox,
             kill,
-            backlog,
-        } = match self.hub.register(admission) {
+        } = match self.context.hub.register(admission) {
             Ok(registration) => registration,
             Err(refused) => {
-                self.hub.count_close(refused.code);
+                self.context.hub.count_close(refused.code);
                 farewell(&mut sink, refused.code, refused.reason).await;
                 return;
             }
         };
-        if let Err(err) = self.chat.presence().connect(self.user).await {
+        if let Err(err) = self.context.chat.presence().connect(self.user).await {
             tracing::warn!(error = %err, "marking a user online failed");
         }
-        let mut shutdown = self.hub.shutdown_signal();
-        let mut ping = tokio::time::interval(Duration::from_secs(self.limits.ping_interval_secs));
+        let mut shutdown = self.context.hub.shutdown_signal();
+        let mut ping =
+            tokio::time::interval(Duration::from_secs(self.context.limits.ping_interval_secs));
         ping.tick().await;
-        let idle = Duration::from_secs(self.limits.idle_timeout_secs);
-        let window = self.limits.window.max(1);
+        let idle = Duration::from_secs(self.context.limits.idle_timeout_secs);
+        let window = self.context.limits.window.max(1);
         let mut last_heard = Instant::now();
-        let mut bucket = Bucket::new(self.limits.messages_per_second, self.limits.message_burst);
+        let mut bucket = Bucket::new(
+            self.context.limits.messages_per_second,
+            self.context.limits.message_burst,
+        );
         let mut invalid = 0u32;
         let mut answers: FuturesOrdered<Answer> = FuturesOrdered::new();
         let expiry = tokio::time::sleep_until(deadline(self.token_expires));
@@ -264,7 +281,7 @@ impl Session {
                             }
                             Outcome::Invalid => {
                                 invalid += 1;
-                                if invalid >= self.limits.invalid_frame_limit {
+                                if invalid >= self.context.limits.invalid_frame_limit {
                                     close = Some((1008, "too many invalid frames"));
                                     break;
                                 }
@@ -276,17 +293,14 @@ impl Session {
                     }
                     if !write(&mut sink, frames, idle).await { break; }
                 }
-                queued = rx.recv() => {
+                queued = outbox.recv() => {
                     let Some(frame) = queued else { break };
                     let mut frames = vec![frame];
                     while frames.len() < WRITE_BATCH {
-                        match rx.try_recv() {
-                            Ok(frame) => frames.push(frame),
-                            Err(_) => break,
+                        match outbox.try_recv() {
+                            Some(frame) => frames.push(frame),
+                            None => break,
                         }
-                    }
-                    for frame in &frames {
-                        backlog.written(frame);
                     }
                     // A reader too slow to take these fills the queue meanwhile, and the
                     // hub fires the kill switch: the write must not outlast that.
@@ -325,7 +339,7 @@ impl Session {
             }
         }
         if let Some((code, reason)) = close {
-            self.hub.count_close(code);
+            self.context.hub.count_close(code);
             farewell(&mut sink, code, reason).await;
             // RFC 6455 §5.5.1: the server waits for the client's close frame before it
             // drops the connection, so a client still writing reads everything sent before
@@ -339,8 +353,8 @@ impl Session {
             })
             .await;
         }
-        self.hub.unregister(me.socket);
-        if let Err(err) = self.chat.presence().disconnect(self.user).await {
+        self.context.hub.unregister(me.socket);
+        if let Err(err) = self.context.chat.presence().disconnect(self.user).await {
             tracing::warn!(error = %err, "marking a user offline failed");
         }
     }

@@ -218,10 +218,12 @@ fn start(world: &World, user: UserId, kind: SocketKind, limits: ChatConfig) -> C
         kind,
         address: None,
         token_expires: i64::MAX,
-        renewal: Arc::new(NoRenewal),
-        chat: world.chat.clone(),
-        hub: world.hub.clone(),
-        limits,
+        context: Arc::new(super::Context {
+            renewal: Arc::new(NoRenewal),
+            chat: world.chat.clone(),
+            hub: world.hub.clone(),
+            limits,
+        }),
         welcome: false,
     };
     let sink = outgoing.sink_map_err(|_| ());
