@@ -1087,7 +1087,7 @@ export interface Refusal {
    */
   from: "";
   /**
-   * A code of the table, or a plugin's own code.
+   * A code of the table, or a plugin's own code; never one the other shapes carry (0, 50001–50005, 50010–50017), so a refusal is told apart by its code.
    */
   code: Code | number;
   /**

@@ -135,17 +135,26 @@ fn optional_not_null(object: &mut Map<String, Value>) {
     }
 }
 
+/// The codes of the frames that are not refusals: 0 (history entries), 50001–50005 and
+/// 50010–50017. A refusal never carries one (50006, the rate limit, is a refusal).
+const ANSWER_CODES: [u32; 14] = [
+    0, 50001, 50002, 50003, 50004, 50005, 50010, 50011, 50012, 50013, 50014, 50015, 50016, 50017,
+];
+
 /// The schema of a shape's `code`; `None` when it has none.
 fn code_schema(codes: Codes) -> Option<Value> {
     Some(match codes {
         Codes::One(code) => code_ref(code),
         Codes::Either(a, b) => json!({"anyOf": [code_ref(a), code_ref(b)]}),
         Codes::Refusal => json!({
-            "description": "A code of the table, or a plugin's own code.",
+            "description": "A code of the table, or a plugin's own code; never one the \
+                other shapes carry (0, 50001–50005, 50010–50017), so a refusal is told \
+                apart by its code.",
             "anyOf": [
                 {"$ref": "#/$defs/Code"},
                 {"type": "integer", "minimum": 0, "maximum": u32::MAX},
             ],
+            "not": {"enum": ANSWER_CODES},
         }),
         Codes::Zero => json!({
             "description": "0: the seed's history entries carry a code outside the table.",

@@ -297,6 +297,20 @@ fn a_shape_holds_its_frames_to_their_code() {
     assert!(!validator("GroupMessage", false).is_valid(&no_group));
 }
 
+#[test]
+fn no_answer_reads_as_a_refusal() {
+    for (shape, frame) in server_frames() {
+        if shape == "Refusal" {
+            assert!(validator("Refusal", false).is_valid(&frame), "{frame}");
+        } else {
+            assert!(
+                !validator("Refusal", false).is_valid(&frame),
+                "{shape} also fits Refusal: {frame}"
+            );
+        }
+    }
+}
+
 /// The variant of the typed client frame; a new variant fails to compile here.
 fn variant(frame: &wire::ClientFrame) -> &'static str {
     match frame {

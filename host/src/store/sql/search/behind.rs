@@ -1,10 +1,11 @@
 //! The SQLite search index, kept behind the messages: a task adds what is newer than
 //! `search_indexed.upto` to the FTS5 table, a few thousand messages per transaction, when
 //! no message has arrived for a poll interval, or at once when the unindexed tail passes
-//! [`TAIL_MAX`] (then down to half of it). A busy store thus indexes in large, late
-//! batches, or not at all until it is quiet, rather than with every insert; searches read
-//! the tail's text directly (`search::statement`), so they find the same messages either
-//! way.
+//! [`TAIL_MAX`] (then down to half of it, in small transactions spaced out so that the
+//! messages being sent meanwhile are not held up behind a burst of indexing, unless the
+//! tail keeps growing past twice the bound). A busy store thus indexes late and evenly, or
+//! not at all until it is quiet, rather than with every insert; searches read the tail's
+//! text directly (`search::statement`), so they find the same messages either way.
 
 use std::time::Duration;
 
@@ -15,8 +16,13 @@ const POLL: Duration = Duration::from_secs(1);
 /// The most messages a search reads without the index, in the worst case: the task
 /// indexes at once, busy or not, past this many.
 pub(crate) const TAIL_MAX: i64 = 50_000;
-/// Messages per indexing transaction, so the single writer is never held for long.
+/// Messages per indexing transaction when the store is quiet.
 const BATCH: i64 = 2_000;
+/// Messages per indexing transaction while messages keep arriving.
+const BUSY_BATCH: i64 = 500;
+/// The pause between two busy transactions: at most 20,000 messages a second indexed
+/// while the tail is within twice its bound.
+const BUSY_PAUSE: Duration = Duration::from_millis(25);
 
 /// Runs until `write` (the SQLite writer pool) closes.
 pub(crate) async fn index_in_background(read: AnyPool, write: AnyPool) {
@@ -48,11 +54,21 @@ async fn step(
     if backlog <= 0 || (!quiet && backlog <= tail_max) {
         return Ok(());
     }
-    // Quiet: all of it. Far behind: down to half the bound, so a busy store indexes in
-    // large steps rather than a batch per poll.
-    let keep = if quiet { 0 } else { tail_max / 2 };
-    while index_batch(write, newest - keep).await? {
-        tokio::task::yield_now().await;
+    if quiet {
+        while index_batch(write, newest, BATCH).await?.is_some() {
+            tokio::task::yield_now().await;
+        }
+        return Ok(());
+    }
+    // Far behind while busy: down to half the bound, a small transaction at a time.
+    let target = newest - tail_max / 2;
+    while let Some(last) = index_batch(write, target, BUSY_BATCH).await? {
+        let (_, newest_now) = position(read).await?;
+        if newest_now - last <= 2 * tail_max {
+            tokio::time::sleep(BUSY_PAUSE).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
     }
     Ok(())
 }
@@ -66,8 +82,13 @@ async fn position(pool: &AnyPool) -> sqlx::Result<(i64, i64)> {
     .await
 }
 
-/// Indexes up to [`BATCH`] messages after `upto`, none past `limit`; whether any were.
-pub(crate) async fn index_batch(write: &AnyPool, limit: i64) -> sqlx::Result<bool> {
+/// Indexes up to `batch` messages after `upto`, none past `limit`; the newest indexed, if
+/// any were.
+pub(crate) async fn index_batch(
+    write: &AnyPool,
+    limit: i64,
+    batch: i64,
+) -> sqlx::Result<Option<i64>> {
     let mut tx = write.begin().await?;
     let (upto,): (i64,) = sqlx::query_as("SELECT upto FROM search_indexed")
         .fetch_one(&mut *tx)
@@ -78,11 +99,11 @@ pub(crate) async fn index_batch(write: &AnyPool, limit: i64) -> sqlx::Result<boo
     )
     .bind(upto)
     .bind(limit)
-    .bind(BATCH)
+    .bind(batch)
     .fetch_one(&mut *tx)
     .await?;
     let Some(last) = last else {
-        return Ok(false);
+        return Ok(None);
     };
     sqlx::query(
         "INSERT INTO messages_fts (rowid, content) \
@@ -97,7 +118,7 @@ pub(crate) async fn index_batch(write: &AnyPool, limit: i64) -> sqlx::Result<boo
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Some(last))
 }
 
 #[cfg(test)]
@@ -186,11 +207,15 @@ mod tests {
         );
         assert_eq!(find(&search, "港口的").await, ["港口的早晨 harbour lights"]);
 
-        assert!(index_batch(&sql.write, i64::MAX).await.expect("index"));
-        assert_eq!(indexed_with(&sql, "harbour").await, [first, second]);
-        assert!(!index_batch(&sql.write, i64::MAX)
+        assert!(index_batch(&sql.write, i64::MAX, BATCH)
             .await
-            .expect("nothing left"));
+            .expect("index")
+            .is_some());
+        assert_eq!(indexed_with(&sql, "harbour").await, [first, second]);
+        assert!(index_batch(&sql.write, i64::MAX, BATCH)
+            .await
+            .expect("nothing left")
+            .is_none());
         let third = send(&sql, "harbour again").await;
         // Indexed and tail together, newest first, each once.
         assert_eq!(
@@ -211,7 +236,9 @@ mod tests {
         let sql = store(dir.path()).await;
         let search = SqlSearch::new(sql.clone());
         let old = send(&sql, "meet at the lighthouse").await;
-        index_batch(&sql.write, i64::MAX).await.expect("index");
+        index_batch(&sql.write, i64::MAX, BATCH)
+            .await
+            .expect("index");
         let new = send(&sql, "bring the lantern").await;
 
         assert!(sql.edit(old, "meet at the pier", 1).await.expect("edit"));
@@ -222,7 +249,9 @@ mod tests {
         assert_eq!(find(&search, "torch").await, ["bring the torch"]);
 
         // The tail is indexed as it stands now.
-        index_batch(&sql.write, i64::MAX).await.expect("index");
+        index_batch(&sql.write, i64::MAX, BATCH)
+            .await
+            .expect("index");
         assert!(find(&search, "lantern").await.is_empty());
         assert_eq!(find(&search, "torch").await, ["bring the torch"]);
 
@@ -268,9 +297,15 @@ mod tests {
             send(&sql, "bulk two").await,
             send(&sql, "bulk three").await,
         ];
-        assert!(index_batch(&sql.write, ids[1]).await.expect("index"));
+        assert!(index_batch(&sql.write, ids[1], BATCH)
+            .await
+            .expect("index")
+            .is_some());
         assert_eq!(indexed_with(&sql, "bulk").await, ids[..2]);
-        assert!(!index_batch(&sql.write, ids[1]).await.expect("index"));
+        assert!(index_batch(&sql.write, ids[1], BATCH)
+            .await
+            .expect("index")
+            .is_none());
         let batch = usize::try_from(BATCH).expect("a small number");
         let mut tx = sql.write.begin().await.expect("begin");
         for n in 0..batch + 5 {
@@ -284,9 +319,15 @@ mod tests {
             .expect("insert");
         }
         tx.commit().await.expect("commit");
-        assert!(index_batch(&sql.write, i64::MAX).await.expect("index"));
+        assert!(index_batch(&sql.write, i64::MAX, BATCH)
+            .await
+            .expect("index")
+            .is_some());
         assert_eq!(indexed_with(&sql, "bulk").await.len(), 2 + batch);
-        assert!(index_batch(&sql.write, i64::MAX).await.expect("index"));
+        assert!(index_batch(&sql.write, i64::MAX, BATCH)
+            .await
+            .expect("index")
+            .is_some());
         assert_eq!(indexed_with(&sql, "bulk").await.len(), 3 + batch + 5);
     }
 }
