@@ -117,8 +117,13 @@ struct OpenApiDocument {
     responses((status = 200, description = "The OpenAPI 3.1 document of the REST routes", body = OpenApiDocument)),
 )]
 pub(super) async fn serve() -> Response {
-    static JSON: OnceLock<String> = OnceLock::new();
-    let json = JSON.get_or_init(|| serde_json::to_string_pretty(&document()).unwrap_or_default());
+    // Shared bytes: a request costs a reference count, not a copy of the 300 KiB document.
+    static JSON: OnceLock<axum::body::Bytes> = OnceLock::new();
+    let json = JSON.get_or_init(|| {
+        serde_json::to_string_pretty(&document())
+            .unwrap_or_default()
+            .into()
+    });
     (
         [(
             header::CONTENT_TYPE,
