@@ -7,7 +7,6 @@
 
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -17,8 +16,11 @@ use crate::api::auth::bearer;
 use crate::api::envelope::ok;
 use crate::api::openapi::schemas::{Envelope, NoData};
 use crate::api::operator::{Operator, OperatorHeader};
-use crate::api::params::{json_type, multipart, multipart_error, read_capped, Params};
+use crate::api::params::{json_type, read_capped, Params};
 use crate::api::AppState;
+
+mod upload;
+
 use crate::audit::Action;
 use crate::error::{Error, Result};
 use crate::plugins::manifest::{valid_name, Manifest};
@@ -26,6 +28,7 @@ use crate::plugins::stats::VerdictRecord;
 use crate::plugins::view::PluginView;
 use crate::plugins::Plugins;
 use crate::users::UserService;
+use upload::{content_length, read_upload, PluginUpload};
 
 /// The paths of this file.
 #[derive(utoipa::OpenApi)]
@@ -35,38 +38,17 @@ use crate::users::UserService;
 ))]
 pub(super) struct Api;
 
-/// A plugin upload: its manifest and its component, as a multipart form.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-struct PluginUpload {
-    /// The manifest, TOML text (at most 64 KiB).
-    #[schema(content_media_type = "application/toml")]
-    manifest: String,
-    /// The WebAssembly component (at most 32 MiB).
-    #[schema(format = Binary, content_media_type = "application/wasm")]
-    wasm: String,
-}
-
 /// A plugin's configuration: the `[config]` table of its manifest, as a JSON object.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 struct PluginConfig(std::collections::BTreeMap<String, Value>);
 
-/// The largest plugin component an upload may carry, in bytes.
-const MAX_WASM_BYTES: u64 = 32 * 1024 * 1024;
-/// The largest manifest an upload may carry, in bytes.
-const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
-/// Room for the multipart framing around the two parts.
-const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 /// Verdicts listed when the request names no `limit`.
 const DEFAULT_VERDICTS: u32 = 100;
 /// The most verdicts one request may list.
 const MAX_VERDICTS: u32 = 500;
 /// The most invite keys one request may issue.
 const MAX_INVITES: i64 = 1000;
-
-const UPLOAD_HINT: &str = "send multipart/form-data with the parts \"manifest\" (the TOML \
-                           text) and \"wasm\" (the component)";
 
 /// Proof that the request carries the admin token. Handlers take it before anything else,
 /// so an unauthenticated request learns nothing about plugins or parameters.
@@ -446,85 +428,6 @@ pub(super) async fn invites(
         .record(Action::InvitesIssue, "invites", details)
         .await;
     Ok(ok(keys))
-}
-
-/// The two parts of a plugin upload.
-struct Upload {
-    manifest: String,
-    wasm: Vec<u8>,
-}
-
-/// Reads a plugin upload into memory, each part under its own cap. The runtime needs the
-/// whole component to compile it, so there is nothing to gain from a temp file.
-async fn read_upload(request: Request) -> Result<Upload> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let is_multipart = content_type
-        .split(';')
-        .next()
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("multipart/form-data"));
-    if !is_multipart {
-        return Err(Error::invalid(UPLOAD_HINT));
-    }
-    let boundary = multer::parse_boundary(&content_type)
-        .map_err(|_| Error::invalid("multipart/form-data needs a boundary in its Content-Type"))?;
-    let whole = MAX_WASM_BYTES + MAX_MANIFEST_BYTES + MULTIPART_OVERHEAD;
-    if content_length(request.headers()).is_some_and(|n| n > whole) {
-        return Err(Error::BodyTooLarge {
-            limit: MAX_WASM_BYTES,
-        });
-    }
-    let mut form = multipart(request.into_body(), boundary, whole);
-    let failed = |err: multer::Error| {
-        multipart_error(err, || Error::BodyTooLarge {
-            limit: MAX_WASM_BYTES,
-        })
-    };
-    let mut manifest = None;
-    let mut wasm = None;
-    while let Some(mut field) = form.next_field().await.map_err(failed)? {
-        let name = field.name().unwrap_or_default().to_owned();
-        let (slot, limit) = match name.as_str() {
-            "manifest" => (&mut manifest, MAX_MANIFEST_BYTES),
-            "wasm" => (&mut wasm, MAX_WASM_BYTES),
-            other => {
-                return Err(Error::invalid(format!(
-                    "unexpected part {other:?}: {UPLOAD_HINT}"
-                )))
-            }
-        };
-        if slot.is_some() {
-            return Err(Error::invalid(format!("the part {name:?} appears twice")));
-        }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(failed)? {
-            if (bytes.len() + chunk.len()) as u64 > limit {
-                return Err(Error::BodyTooLarge { limit });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        *slot = Some(bytes);
-    }
-    let manifest = manifest.ok_or_else(|| {
-        Error::invalid(format!("the part \"manifest\" is missing: {UPLOAD_HINT}"))
-    })?;
-    let manifest = String::from_utf8(manifest)
-        .map_err(|_| Error::invalid("the manifest is not valid UTF-8"))?;
-    let wasm = wasm
-        .filter(|w| !w.is_empty())
-        .ok_or_else(|| Error::invalid(format!("the part \"wasm\" is missing: {UPLOAD_HINT}")))?;
-    Ok(Upload { manifest, wasm })
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
 }
 
 #[cfg(test)]
