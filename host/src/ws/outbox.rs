@@ -78,25 +78,22 @@ impl Outbox {
 
     /// The oldest waiting frame, if any.
     pub fn try_recv(&self) -> Option<Utf8Bytes> {
-        let mut queue = self.lock();
-        let frame = queue.frames.pop_front()?;
-        queue.bytes -= frame.len();
-        if queue.frames.is_empty() && queue.frames.capacity() > KEEP_SLOTS {
-            // A socket that had a burst does not keep its buffer when it goes idle.
-            queue.frames = VecDeque::new();
-        }
-        Some(frame)
+        pop(&mut self.lock())
     }
 
     /// Waits for the oldest frame; `None` once the queue is closed and empty. For one
-    /// reader: a push between its look and its wait leaves the `Notify` a permit.
+    /// reader: a push between its look and its wait leaves the `Notify` a permit (and a
+    /// wait dropped after being notified passes the permit on).
     pub async fn recv(&self) -> Option<Utf8Bytes> {
         loop {
-            if let Some(frame) = self.try_recv() {
-                return Some(frame);
-            }
-            if self.lock().closed {
-                return None;
+            {
+                let mut queue = self.lock();
+                if let Some(frame) = pop(&mut queue) {
+                    return Some(frame);
+                }
+                if queue.closed {
+                    return None;
+                }
             }
             self.ready.notified().await;
         }
@@ -112,6 +109,17 @@ impl Outbox {
     pub fn bytes(&self) -> usize {
         self.lock().bytes
     }
+}
+
+/// Takes the oldest frame off `queue`.
+fn pop(queue: &mut Queue) -> Option<Utf8Bytes> {
+    let frame = queue.frames.pop_front()?;
+    queue.bytes -= frame.len();
+    if queue.frames.is_empty() && queue.frames.capacity() > KEEP_SLOTS {
+        // A socket that had a burst does not keep its buffer when it goes idle.
+        queue.frames = VecDeque::new();
+    }
+    Some(frame)
 }
 
 #[cfg(test)]
