@@ -356,3 +356,43 @@ async fn appends_given_up_by_their_caller_still_leave_one_order() {
             .expect("history after a restart"),
     );
 }
+
+/// Messages as the log hands them to SQLite: ids given, conversation (1, 2).
+fn logged(first_id: i64, client_ids: &[&str]) -> Vec<Message> {
+    client_ids
+        .iter()
+        .enumerate()
+        .map(|(i, client_id)| draft(1, client_id, Some(client_id)).stored_as(first_id + i as i64))
+        .collect()
+}
+
+#[tokio::test]
+async fn writing_a_batch_sqlite_already_holds_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = sql(dir.path()).await;
+    // More than one insert statement's worth, so the batch spans several statements.
+    let ids: Vec<String> = (0..150).map(|n| format!("c{n}")).collect();
+    let batch = logged(1, &ids.iter().map(String::as_str).collect::<Vec<_>>());
+    sql.insert_stored(&batch).await.expect("first write");
+    // A replay, or a transaction retried after it committed: the same rows again.
+    sql.insert_stored(&batch).await.expect("the same batch again");
+    let stored = in_sqlite(&sql).await;
+    assert_eq!(stored.len(), 150);
+    assert_eq!(stored.first().map(|m| m.id), Some(1));
+    assert_eq!(stored.last().map(|m| m.id), Some(150));
+}
+
+#[tokio::test]
+async fn a_batch_sqlite_refuses_a_row_of_is_rolled_back_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = sql(dir.path()).await;
+    sql.insert_stored(&logged(1, &["a"])).await.expect("first");
+    // Message 3 reuses the client id of message 1 under another id: SQLite cannot hold
+    // it, and nothing of its batch may be kept without it.
+    let err = sql
+        .insert_stored(&logged(2, &["b", "a", "c"]))
+        .await
+        .expect_err("a client id stored under another id");
+    assert!(err.to_string().contains("ids [3]"), "{err}");
+    assert_eq!(texts(&in_sqlite(&sql).await), ["a"]);
+}

@@ -54,11 +54,19 @@ impl SqlStore {
     /// Writes messages that already have their ids, in one transaction; a message whose
     /// id is stored already is left as it is (replaying the log twice changes nothing).
     /// SQLite only.
+    ///
+    /// The rows go in with `INSERT OR IGNORE`: a multi-row insert that could stop halfway
+    /// on a constraint makes SQLite copy every page it changes into a statement journal
+    /// first (a temporary file, 64 KiB past which it is written out), which cost more than
+    /// the inserts themselves; one that ignores conflicts needs none. What the ignored
+    /// conflicts were is then checked: every message of the batch must be in SQLite with
+    /// its own id, sender and client id, or the transaction is rolled back with an error.
     pub async fn insert_stored(&self, messages: &[Message]) -> Result<()> {
         if self.dialect != Dialect::Sqlite {
             return Err(anyhow::anyhow!("the message log writes to SQLite only").into());
         }
         let mut tx = self.write.begin().await?;
+        let mut inserted = 0;
         let mut rest = messages;
         while !rest.is_empty() {
             let take = if rest.len() >= ROWS_PER_STATEMENT {
@@ -70,13 +78,19 @@ impl SqlStore {
             rest = after;
             let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
             let sql = format!(
-                "INSERT INTO messages ({COLUMNS}) VALUES {values} ON CONFLICT(id) DO NOTHING"
+                "INSERT OR IGNORE INTO messages ({COLUMNS}) VALUES {values}"
             );
             let mut args = AnyArguments::default();
             for m in rows {
                 bind(&mut args, m).map_err(sqlx::Error::Encode)?;
             }
-            sqlx::query_with(&sql, args).execute(&mut *tx).await?;
+            inserted += sqlx::query_with(&sql, args)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        if inserted != messages.len() as u64 {
+            check_ignored(&mut tx, messages).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -127,6 +141,44 @@ impl SqlStore {
         }
         Ok(found)
     }
+}
+
+/// After an insert that ignored some rows: every one of `messages` must now be stored with
+/// its id, sender and client id (a row ignored for its id was stored before: a replay, or
+/// a transaction retried after it had committed). Anything else (a client id stored under
+/// another id, a value SQLite refused) is an error, and nothing of the batch is kept.
+async fn check_ignored(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    messages: &[Message],
+) -> Result<()> {
+    let mut stored: HashMap<i64, (i64, Option<String>)> = HashMap::new();
+    for chunk in messages.chunks(ROWS_PER_STATEMENT) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let sql = format!("SELECT id, sender, client_id FROM messages WHERE id IN ({marks})");
+        let mut query = sqlx::query_as::<_, (i64, i64, Option<String>)>(&sql);
+        for m in chunk {
+            query = query.bind(m.id);
+        }
+        for (id, sender, client_id) in query.fetch_all(&mut **tx).await? {
+            stored.insert(id, (sender, client_id));
+        }
+    }
+    let missing: Vec<i64> = messages
+        .iter()
+        .filter(|m| stored.get(&m.id) != Some(&(m.sender, m.client_id.clone())))
+        .map(|m| m.id)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow::anyhow!(
+        "SQLite refused {} of {} logged messages (ids {:?}{}): a conflicting client id or a value it cannot hold",
+        missing.len(),
+        messages.len(),
+        &missing[..missing.len().min(8)],
+        if missing.len() > 8 { ", ..." } else { "" }
+    )
+    .into())
 }
 
 fn bind(
