@@ -22,7 +22,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -35,7 +35,10 @@ use crate::messages::{Appended, Conversation, Message, NewMessage};
 use crate::store::{MessageStore, SqlStore};
 use crate::users::UserId;
 
+mod client_ids;
 mod segment;
+
+use client_ids::ClientIds;
 
 /// How large the log and its queue may grow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +57,9 @@ pub struct LogLimits {
     /// read waits for them or a whole batch is waiting: fewer, larger transactions cost
     /// SQLite far less (a commit's cost is the pages it touches, not its rows).
     pub apply_delay: Duration,
+    /// Client ids the filter that spares most look-ups is made for at least; a larger one
+    /// replaces it when it fills.
+    pub client_id_filter: usize,
 }
 
 impl Default for LogLimits {
@@ -64,6 +70,7 @@ impl Default for LogLimits {
             pending_bytes: 32 * 1024 * 1024,
             apply_batch: 4096,
             apply_delay: Duration::from_millis(100),
+            client_id_filter: client_ids::MIN_CAPACITY,
         }
     }
 }
@@ -101,6 +108,8 @@ struct Shared {
     applied: watch::Sender<i64>,
     /// Wakes appends waiting for room in the queue.
     room: Notify,
+    /// Client ids looked up in SQLite (those the filter could not call new).
+    looked_up: AtomicU64,
     /// Held open for the lock on the folder.
     _lock: File,
 }
@@ -128,11 +137,12 @@ impl Tail {
     }
 }
 
-#[derive(Default)]
 struct Pending {
     messages: VecDeque<Message>,
     by_client: HashMap<(UserId, String), Message>,
     bytes: usize,
+    /// Every (sender, client id) stored, as a filter: those it calls new need no look-up.
+    client_ids: ClientIds,
 }
 
 impl Pending {
@@ -173,13 +183,21 @@ impl LoggedMessages {
             dir: dir.to_owned(),
             limits,
             tail: tokio::sync::Mutex::new(Tail::new(file, first)),
-            pending: Mutex::new(Pending::default()),
+            pending: Mutex::new(Pending {
+                messages: VecDeque::new(),
+                by_client: HashMap::new(),
+                bytes: 0,
+                client_ids: ClientIds::off(0),
+            }),
             closed: Mutex::new(VecDeque::new()),
             logged: AtomicI64::new(newest),
             applied,
             room: Notify::new(),
+            looked_up: AtomicU64::new(0),
             _lock: lock,
         });
+        // The ids SQLite has given bound how many client ids it holds.
+        renew_client_ids(&shared, &mut shared.pending(), newest.max(0) as usize);
         let (wake, urgent) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         tokio::spawn(apply(Arc::downgrade(&shared), wake.clone(), urgent.clone()));
         Ok(Self {
@@ -255,7 +273,9 @@ impl Shared {
                 match (old, message.client_id.as_deref()) {
                     (Some(old), _) => slots.push(Slot::Stored(old.clone())),
                     (None, Some(client_id)) => {
-                        ask_sql.push((message.sender, client_id));
+                        if pending.client_ids.may_hold(message.sender, client_id) {
+                            ask_sql.push((message.sender, client_id));
+                        }
                         slots.push(Slot::Fresh);
                     }
                     (None, None) => slots.push(Slot::Fresh),
@@ -265,6 +285,8 @@ impl Shared {
         let stored = if ask_sql.is_empty() {
             HashMap::new()
         } else {
+            self.looked_up
+                .fetch_add(ask_sql.len() as u64, Ordering::Relaxed);
             self.sql.find_by_client_ids(&ask_sql).await?
         };
         let mut first_in_batch: HashMap<(UserId, &str), usize> = HashMap::new();
@@ -406,7 +428,7 @@ impl MessageStore for LoggedMessages {
 /// Appends a batch: gives the new messages their ids, writes and syncs their records, and
 /// queues them for SQLite. One at a time (the tail's lock).
 async fn append_now(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     batch: Vec<NewMessage>,
     wake: &Notify,
     urgent: &Notify,
@@ -468,11 +490,16 @@ async fn append_now(
         for message in new_messages {
             pending.bytes += message.content.len();
             if let Some(client_id) = message.client_id.clone() {
+                pending.client_ids.insert(message.sender, &client_id);
                 pending
                     .by_client
                     .insert((message.sender, client_id), message.clone());
             }
             pending.messages.push_back(message);
+        }
+        if pending.client_ids.state() == client_ids::State::Full && pending.client_ids.len() > 0 {
+            let stored = pending.client_ids.len();
+            renew_client_ids(shared, &mut pending, stored);
         }
         pending.messages.len() >= shared.limits.apply_batch
     };
@@ -547,6 +574,74 @@ async fn apply(shared: Weak<Shared>, wake: Arc<Notify>, urgent: Arc<Notify>) {
         shared.applied.send_replace(last);
         shared.room.notify_waiters();
         shared.drop_applied_segments(last);
+    }
+}
+
+/// Client ids read from SQLite per query while a filter is built.
+const CLIENT_ID_SCAN: u32 = 10_000;
+
+/// Replaces the client-id filter with a new one for about `stored` pairs (or with none,
+/// past its largest size) and starts reading SQLite's pairs into it. The new filter takes
+/// the queue's pairs at once, and every append's from now on.
+fn renew_client_ids(shared: &Arc<Shared>, pending: &mut Pending, stored: usize) {
+    let generation = pending.client_ids.generation() + 1;
+    let Some(capacity) = ClientIds::capacity_for(stored, shared.limits.client_id_filter) else {
+        tracing::info!(
+            stored,
+            "too many client ids for a filter: each is looked up in SQLite"
+        );
+        pending.client_ids = ClientIds::off(generation);
+        return;
+    };
+    let mut ids = ClientIds::building(capacity, generation);
+    for message in &pending.messages {
+        if let Some(client_id) = &message.client_id {
+            ids.insert(message.sender, client_id);
+        }
+    }
+    pending.client_ids = ids;
+    tokio::spawn(read_client_ids(Arc::downgrade(shared), generation));
+}
+
+/// Reads every (sender, client id) SQLite holds into the filter of `generation`, oldest
+/// first, and marks it built; gives up when the store closes or a newer filter replaced it.
+async fn read_client_ids(shared: Weak<Shared>, generation: u64) {
+    let mut after = 0;
+    loop {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let rows = match shared.sql.client_ids_after(after, CLIENT_ID_SCAN).await {
+            Ok(rows) => rows,
+            Err(err) => {
+                tracing::warn!(error = %err, "reading client ids for the filter failed; retrying");
+                drop(shared);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let more = {
+            let mut pending = shared.pending();
+            if pending.client_ids.generation() != generation {
+                return;
+            }
+            for (_, sender, client_id) in &rows {
+                pending.client_ids.insert(*sender, client_id);
+            }
+            match rows.last() {
+                Some((last, _, _)) if rows.len() == CLIENT_ID_SCAN as usize => Some(*last),
+                _ => {
+                    pending.client_ids.built();
+                    None
+                }
+            }
+        };
+        let Some(last) = more else {
+            return;
+        };
+        after = last;
+        drop(shared);
+        tokio::task::yield_now().await;
     }
 }
 

@@ -375,7 +375,9 @@ async fn writing_a_batch_sqlite_already_holds_changes_nothing() {
     let batch = logged(1, &ids.iter().map(String::as_str).collect::<Vec<_>>());
     sql.insert_stored(&batch).await.expect("first write");
     // A replay, or a transaction retried after it committed: the same rows again.
-    sql.insert_stored(&batch).await.expect("the same batch again");
+    sql.insert_stored(&batch)
+        .await
+        .expect("the same batch again");
     let stored = in_sqlite(&sql).await;
     assert_eq!(stored.len(), 150);
     assert_eq!(stored.first().map(|m| m.id), Some(1));
@@ -395,4 +397,97 @@ async fn a_batch_sqlite_refuses_a_row_of_is_rolled_back_whole() {
         .expect_err("a client id stored under another id");
     assert!(err.to_string().contains("ids [3]"), "{err}");
     assert_eq!(texts(&in_sqlite(&sql).await), ["a"]);
+}
+
+/// Waits until the client-id filter holds every pair SQLite holds.
+async fn filter_ready(log: &LoggedMessages) {
+    for _ in 0..500 {
+        if log.shared.pending().client_ids.state() == client_ids::State::Ready {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the client-id filter was never built");
+}
+
+fn looked_up(log: &LoggedMessages) -> u64 {
+    log.shared.looked_up.load(Ordering::Relaxed)
+}
+
+#[tokio::test]
+async fn a_resend_of_a_message_stored_before_the_log_opened_is_found_without_asking_for_new_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = sql(dir.path()).await;
+    sql.insert_stored(&logged(1, &["old"]))
+        .await
+        .expect("stored earlier");
+    let log = LoggedMessages::open(sql.clone(), &dir.path().join("log"), LogLimits::default())
+        .await
+        .expect("open");
+    filter_ready(&log).await;
+
+    let again = log
+        .append(draft(1, "old", Some("old")))
+        .await
+        .expect("resend");
+    assert!(again.duplicate);
+    assert_eq!(again.message.id, 1);
+
+    // New client ids are given their ids without a look-up in SQLite (bar the odd false
+    // positive of the filter).
+    let before = looked_up(&log);
+    let fresh: Vec<NewMessage> = (0..100)
+        .map(|n| draft(1, &format!("new {n}"), Some(&format!("new-{n}"))))
+        .collect();
+    let stored = log.append_batch(fresh).await.expect("new messages");
+    assert!(stored.iter().all(|a| !a.duplicate));
+    assert_eq!(stored.last().map(|a| a.message.id), Some(101));
+    assert!(
+        looked_up(&log) - before <= 5,
+        "{} looked up",
+        looked_up(&log) - before
+    );
+
+    // Once SQLite has them, their resends are still found.
+    log.settle().await.expect("settle");
+    let resend = log
+        .append(draft(1, "new 7", Some("new-7")))
+        .await
+        .expect("resend");
+    assert!(resend.duplicate);
+    assert_eq!(resend.message.id, 9);
+}
+
+#[tokio::test]
+async fn a_full_client_id_filter_is_replaced_by_a_larger_one_and_misses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = sql(dir.path()).await;
+    let limits = LogLimits {
+        client_id_filter: 50,
+        ..LogLimits::default()
+    };
+    let log = LoggedMessages::open(sql.clone(), &dir.path().join("log"), limits)
+        .await
+        .expect("open");
+    filter_ready(&log).await;
+    let generation = log.shared.pending().client_ids.generation();
+    for round in 0..4 {
+        let batch: Vec<NewMessage> = (0..40)
+            .map(|n| draft(1, "text", Some(&format!("r{round}-{n}"))))
+            .collect();
+        log.append_batch(batch).await.expect("append");
+        log.settle().await.expect("settle");
+    }
+    // 160 client ids went through filters made for 50 and more.
+    assert!(log.shared.pending().client_ids.generation() > generation);
+    filter_ready(&log).await;
+    // Every one of them, in SQLite by now, is still a resend.
+    let resends: Vec<NewMessage> = (0..4)
+        .flat_map(|round| (0..40).map(move |n| (round, n)))
+        .map(|(round, n)| draft(1, "text", Some(&format!("r{round}-{n}"))))
+        .collect();
+    let answers = log.append_batch(resends).await.expect("resends");
+    assert!(answers.iter().all(|a| a.duplicate));
+    let ids: Vec<i64> = answers.iter().map(|a| a.message.id).collect();
+    assert_eq!(ids, (1..=160).collect::<Vec<_>>());
 }

@@ -77,9 +77,7 @@ impl SqlStore {
             let (rows, after) = rest.split_at(take);
             rest = after;
             let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
-            let sql = format!(
-                "INSERT OR IGNORE INTO messages ({COLUMNS}) VALUES {values}"
-            );
+            let sql = format!("INSERT OR IGNORE INTO messages ({COLUMNS}) VALUES {values}");
             let mut args = AnyArguments::default();
             for m in rows {
                 bind(&mut args, m).map_err(sqlx::Error::Encode)?;
@@ -94,6 +92,23 @@ impl SqlStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Up to `limit` (id, sender, client id) of the messages with a client id after id
+    /// `after`, in id order.
+    pub async fn client_ids_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, UserId, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, sender, client_id FROM messages \
+             WHERE id > ? AND client_id IS NOT NULL ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?)
     }
 
     /// The stored messages with these (sender, client id) pairs, read outside any
