@@ -228,6 +228,9 @@ async fn a_plugin_spinning_until_its_deadline_stalls_no_other_socket_or_request(
     let (alice, bob) = (app.user("alice").await, app.user("bob").await);
     let mut a = chat(&app, &alice, &bob).await;
     let mut b = chat(&app, &bob, &alice).await;
+    // Long enough for the deadline ticker to go to sleep (no plugin has run since the
+    // scan): the spinning call has to wake it, or nothing would ever stop it.
+    tokio::time::sleep(Duration::from_millis(400)).await;
     a.send(json!({"type": 1, "content": "this one spins", "client_id": "spin-1"}))
         .await;
     // The plugin is running on the one thread there is...

@@ -31,6 +31,7 @@ pub mod runtime;
 pub mod scaffold;
 pub mod stats;
 pub mod storage;
+mod ticker;
 mod versions;
 pub mod view;
 mod watch;

@@ -2,10 +2,11 @@
 //!
 //! One [`Engine`] serves every plugin: component model, the pooling allocator (instances
 //! are carved from pre-reserved slots, so creating one is cheap and memory is bounded),
-//! and epoch interruption driven by a ticker thread (one tick a millisecond), which is how
-//! a call's deadline is enforced. At every tick a running call yields to the async runtime
-//! and, once it has *run* for its deadline, traps: a plugin that spins never holds a worker
-//! thread for longer than a tick, so the other sockets and requests on that thread go on.
+//! and epoch interruption driven by a ticker thread (`ticker.rs`: one tick a millisecond
+//! while a call runs, none while none does), which is how a call's deadline is enforced.
+//! At every tick a running call yields to the async runtime and, once it has *run* for its
+//! deadline, traps: a plugin that spins never holds a worker thread for longer than a
+//! tick, so the other sockets and requests on that thread go on.
 //! The deadline counts the time the call ran, not the time it waited to be resumed after a
 //! yield, so a busy server does not make an ordinary call miss its deadline (see
 //! [`CallClock`]); a wall-clock backstop still ends any call. A plugin is compiled once, off the async runtime, and
@@ -31,6 +32,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::kv::PluginKv;
 use super::manifest::{Hook, Limits};
+use super::ticker::Ticker;
 use crate::config::PluginsConfig;
 
 /// The bindings generated from the WIT in `plugin-sdk/wit`, the current interface (plugins
@@ -75,6 +77,7 @@ const LOG_LINE_BYTES: usize = 1024;
 #[derive(Clone)]
 pub struct Runtime {
     engine: Engine,
+    ticker: Arc<Ticker>,
     linker: Arc<Linker<CallState>>,
     cache_dir: Option<PathBuf>,
     instances_per_plugin: usize,
@@ -112,7 +115,7 @@ impl Runtime {
             .max_wasm_stack(512 * 1024)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm).map_err(to_anyhow)?;
-        start_ticker(&engine);
+        let ticker = Ticker::start(&engine);
 
         let mut linker = Linker::<CallState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(to_anyhow)?;
@@ -125,6 +128,7 @@ impl Runtime {
         }
         Ok(Self {
             engine,
+            ticker,
             linker: Arc::new(linker),
             cache_dir,
             instances_per_plugin: per_plugin as usize,
@@ -155,6 +159,7 @@ impl Runtime {
             hooks: Vec::new(),
             pre,
             engine: self.engine.clone(),
+            ticker: self.ticker.clone(),
             limits,
             shared,
             idle: Mutex::new(Vec::new()),
@@ -307,23 +312,6 @@ fn store_cached(component: &Component, path: &Path) -> anyhow::Result<()> {
 /// wasmtime's error type as an `anyhow::Error`.
 pub(crate) fn to_anyhow(error: wasmtime::Error) -> anyhow::Error {
     anyhow::anyhow!("{error:#}")
-}
-
-/// Ticks the engine's epoch every millisecond until the engine is gone.
-fn start_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    let spawned = std::thread::Builder::new()
-        .name("confab-epoch".to_owned())
-        .spawn(move || loop {
-            std::thread::sleep(Duration::from_millis(1));
-            match weak.upgrade() {
-                Some(engine) => engine.increment_epoch(),
-                None => return,
-            }
-        });
-    if let Err(error) = spawned {
-        tracing::error!(%error, "could not start the plugin deadline ticker");
-    }
 }
 
 /// What a plugin shares across its versions: its name, its live configuration and its
@@ -623,6 +611,7 @@ pub struct Loaded {
     pub hooks: Vec<Hook>,
     pre: Pre,
     engine: Engine,
+    ticker: Arc<Ticker>,
     limits: Limits,
     shared: Arc<PluginShared>,
     idle: Mutex<Vec<Live>>,
@@ -647,6 +636,7 @@ impl Loaded {
             hooks: self.hooks.clone(),
             pre: self.pre.clone(),
             engine: self.engine.clone(),
+            ticker: self.ticker.clone(),
             limits,
             shared: self.shared.clone(),
             idle: Mutex::new(Vec::new()),
@@ -704,6 +694,8 @@ impl Loaded {
             .acquire()
             .await
             .map_err(|_| CallError::Instantiate("the plugin is unloading".to_owned()))?;
+        // The deadline ticker ticks while any call runs (instantiation included).
+        let _running = self.ticker.running();
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut live = match idle {
             Some(live) => live,
