@@ -88,6 +88,7 @@ impl ClientIds {
         (wanted <= MAX_CAPACITY).then_some(wanted)
     }
 
+    #[cfg(test)]
     pub(super) fn state(&self) -> State {
         self.state
     }
@@ -98,6 +99,12 @@ impl ClientIds {
 
     pub(super) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Holds more pairs than it was made for (a filter that is off never does): time for a
+    /// larger one.
+    pub(super) fn outgrown(&self) -> bool {
+        self.capacity > 0 && self.len > self.capacity
     }
 
     /// Whether `(sender, client_id)` may have been stored: false only when it certainly

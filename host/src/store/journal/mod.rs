@@ -497,7 +497,7 @@ async fn append_now(
             }
             pending.messages.push_back(message);
         }
-        if pending.client_ids.state() == client_ids::State::Full && pending.client_ids.len() > 0 {
+        if pending.client_ids.outgrown() {
             let stored = pending.client_ids.len();
             renew_client_ids(shared, &mut pending, stored);
         }
